@@ -1,0 +1,54 @@
+// Command starlingd is the Starling speaker daemon. It is thin: it parses the
+// command line, builds a logger and hands over to package firmware.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/starling-audio/starling/firmware"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=...".
+var version = "dev"
+
+type cli struct {
+	Version  kong.VersionFlag `help:"Print the version and exit."`
+	LogLevel slog.Level       `help:"Log level (DEBUG, INFO, WARN, ERROR)." default:"INFO"`
+
+	SelfTest selfTestCmd `cmd:"" name:"self-test" help:"Exercise the firmware's subsystems and print one success line or the failures."`
+}
+
+type selfTestCmd struct {
+	Dir string `help:"Scratch directory (default: a temporary one)." type:"path"`
+}
+
+func (c *selfTestCmd) Run(ctx context.Context) error {
+	return firmware.SelfTest(ctx, firmware.SelfTestOptions{Version: version, Dir: c.Dir, Out: os.Stdout})
+}
+
+func main() {
+	var c cli
+	kctx := kong.Parse(&c,
+		kong.Name("starlingd"),
+		kong.Description("Starling speaker daemon: plays music on demand with peer-to-peer assistance."),
+		kong.Vars{"version": version},
+		kong.UsageOnError(),
+	)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	if err := kctx.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "starlingd:", err)
+		stop()
+		os.Exit(1)
+	}
+}
