@@ -1,0 +1,269 @@
+package firmware
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/dustin/go-humanize"
+)
+
+// Config is starlingd's configuration, read from a TOML file. Every field has
+// a working default (DefaultConfig); Validate reports every problem at once
+// with the key's name. The README documents each key.
+type Config struct {
+	Device  DeviceConfig  `toml:"device"`
+	Service ServiceConfig `toml:"service"`
+	Cache   CacheConfig   `toml:"cache"`
+	Audio   AudioConfig   `toml:"audio"`
+	Peer    PeerConfig    `toml:"peer"`
+	Stream  StreamConfig  `toml:"stream"`
+	Control ControlConfig `toml:"control"`
+	Board   BoardConfig   `toml:"board"`
+	Runtime RuntimeConfig `toml:"runtime"`
+}
+
+// DeviceConfig names the speaker and where it keeps its state.
+type DeviceConfig struct {
+	Name     string `toml:"name"`      // shown in mDNS and status; default: the host name
+	StateDir string `toml:"state_dir"` // device key, control token, credentials; default /var/lib/starling
+	CacheDir string `toml:"cache_dir"` // the track cache; default /var/cache/starling
+}
+
+// ServiceConfig says how to reach the catalogue service.
+type ServiceConfig struct {
+	Address     string `toml:"address"`     // session host:port (TLS); required to stream
+	Origin      string `toml:"origin"`      // origin base URL, e.g. http://catalog.example:7441
+	Credentials string `toml:"credentials"` // file written by `starling-server device add`; default state_dir/credentials.json
+}
+
+// CacheConfig bounds the track cache.
+type CacheConfig struct {
+	Capacity string `toml:"capacity"` // bytes ("2GB") or percent of free space ("10%"); default 10%
+	Cap      string `toml:"cap"`      // upper bound when capacity is a percentage; default 10GB
+}
+
+// AudioConfig selects the output.
+type AudioConfig struct {
+	Backend string `toml:"backend"` // auto, alsa, pulseaudio, null; default auto
+	Device  string `toml:"device"`  // backend device name; empty = default device
+}
+
+// PeerConfig configures the peer overlay.
+type PeerConfig struct {
+	Listen         string `toml:"listen"`          // peer TLS listener; default :7442; empty disables serving peers
+	Advertise      string `toml:"advertise"`       // address announced to the tracker; default derived from listen
+	MaxNeighbours  int    `toml:"max_neighbours"`  // hard limit, default 60
+	SoftNeighbours int    `toml:"soft_neighbours"` // eviction starts above this, default 50
+	MaxUploads     int    `toml:"max_uploads"`     // peers served at once, default 4
+	Enabled        bool   `toml:"enabled"`         // default true; false = origin only
+}
+
+// StreamConfig holds the buffer policy thresholds, in seconds of audio
+// downloaded ahead of the playback point.
+type StreamConfig struct {
+	LowSeconds      float64 `toml:"low_seconds"`      // below: the origin joins; default 8
+	VeryLowSeconds  float64 `toml:"very_low_seconds"` // below: uploading stops; default 3
+	OriginAheadMax  float64 `toml:"origin_ahead_max"` // origin reads at most this far ahead when peers exist; default 15
+	PrefetchSeconds float64 `toml:"prefetch_seconds"` // look for the next track this long before the end; default 30
+	OriginPrefetch  float64 `toml:"origin_prefetch"`  // take it from the origin this long before the end; default 10
+}
+
+// ControlConfig configures the LAN control API.
+type ControlConfig struct {
+	Listen    string `toml:"listen"`     // default 0.0.0.0:7443; empty disables the API
+	TokenFile string `toml:"token_file"` // default state_dir/control.token (created 0600)
+	MDNS      bool   `toml:"mdns"`       // advertise _starling._tcp; default true
+}
+
+// BoardConfig picks the hardware profile.
+type BoardConfig struct {
+	Profile string `toml:"profile"` // none, fake, rpi-pcm5122; default none
+}
+
+// RuntimeConfig tunes the process.
+type RuntimeConfig struct {
+	MemoryLimit string `toml:"memory_limit"` // GOMEMLIMIT, e.g. "40MiB"; default 40MiB; "off" leaves Go's default
+	LogLevel    string `toml:"log_level"`    // debug, info, warn, error; default info
+}
+
+// DefaultConfig returns the configuration used for every key a file omits.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "starling"
+	}
+	return Config{
+		Device:  DeviceConfig{Name: host, StateDir: "/var/lib/starling", CacheDir: "/var/cache/starling"},
+		Cache:   CacheConfig{Capacity: "10%", Cap: "10GB"},
+		Audio:   AudioConfig{Backend: "auto"},
+		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true},
+		Stream:  StreamConfig{LowSeconds: 8, VeryLowSeconds: 3, OriginAheadMax: 15, PrefetchSeconds: 30, OriginPrefetch: 10},
+		Control: ControlConfig{Listen: "0.0.0.0:7443", MDNS: true},
+		Board:   BoardConfig{Profile: "none"},
+		Runtime: RuntimeConfig{MemoryLimit: "40MiB", LogLevel: "info"},
+	}
+}
+
+// LoadConfig reads a TOML file over the defaults. Unknown keys are an error
+// (a typo must not silently fall back to a default).
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	md, err := toml.DecodeFile(path, &cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		keys := make([]string, len(un))
+		for i, k := range un {
+			keys[i] = k.String()
+		}
+		return cfg, fmt.Errorf("config %s: unknown keys %s (see the README's configuration table)", path, strings.Join(keys, ", "))
+	}
+	cfg.resolvePaths()
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) resolvePaths() {
+	if c.Service.Credentials == "" {
+		c.Service.Credentials = filepath.Join(c.Device.StateDir, "credentials.json")
+	}
+	if c.Control.TokenFile == "" {
+		c.Control.TokenFile = filepath.Join(c.Device.StateDir, "control.token")
+	}
+}
+
+// Validate checks every key and returns all problems joined.
+func (c *Config) Validate() error {
+	c.resolvePaths()
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Device.StateDir == "" {
+		bad("device.state_dir", "must be set")
+	}
+	if c.Device.CacheDir == "" {
+		bad("device.cache_dir", "must be set")
+	}
+	if c.Service.Address != "" {
+		if _, _, err := net.SplitHostPort(c.Service.Address); err != nil {
+			bad("service.address", "want host:port, got %q", c.Service.Address)
+		}
+	}
+	if c.Service.Origin != "" {
+		if u, err := url.Parse(c.Service.Origin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("service.origin", "want an http(s) URL, got %q", c.Service.Origin)
+		}
+	}
+	if _, _, err := c.Cache.CapacitySpec(); err != nil {
+		bad("cache.capacity", "%v", err)
+	}
+	switch c.Audio.Backend {
+	case "auto", "alsa", "pulseaudio", "null":
+	default:
+		bad("audio.backend", "want auto, alsa, pulseaudio or null, got %q (null plays headless)", c.Audio.Backend)
+	}
+	if c.Peer.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Peer.Listen); err != nil {
+			bad("peer.listen", "want [host]:port, got %q", c.Peer.Listen)
+		}
+	}
+	if c.Peer.MaxNeighbours < 1 || c.Peer.MaxNeighbours > 1000 {
+		bad("peer.max_neighbours", "want 1..1000, got %d", c.Peer.MaxNeighbours)
+	}
+	if c.Peer.SoftNeighbours < 1 || c.Peer.SoftNeighbours > c.Peer.MaxNeighbours {
+		bad("peer.soft_neighbours", "want 1..max_neighbours (%d), got %d", c.Peer.MaxNeighbours, c.Peer.SoftNeighbours)
+	}
+	if c.Peer.MaxUploads < 0 || c.Peer.MaxUploads > 64 {
+		bad("peer.max_uploads", "want 0..64, got %d", c.Peer.MaxUploads)
+	}
+	s := c.Stream
+	if !(s.VeryLowSeconds > 0 && s.VeryLowSeconds < s.LowSeconds && s.LowSeconds < s.OriginAheadMax) {
+		bad("stream", "want 0 < very_low_seconds (%g) < low_seconds (%g) < origin_ahead_max (%g)", s.VeryLowSeconds, s.LowSeconds, s.OriginAheadMax)
+	}
+	if !(s.OriginPrefetch > 0 && s.OriginPrefetch < s.PrefetchSeconds) {
+		bad("stream", "want 0 < origin_prefetch (%g) < prefetch_seconds (%g)", s.OriginPrefetch, s.PrefetchSeconds)
+	}
+	if c.Control.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {
+			bad("control.listen", "want host:port, got %q", c.Control.Listen)
+		}
+	}
+	if c.Board.Profile == "" {
+		bad("board.profile", "must be set (none, fake or rpi-pcm5122)")
+	}
+	if _, err := c.Runtime.MemoryLimitBytes(); err != nil {
+		bad("runtime.memory_limit", "%v", err)
+	}
+	if _, err := c.Runtime.Level(); err != nil {
+		bad("runtime.log_level", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// CapacitySpec returns either a fixed byte capacity or a percentage of free
+// space, and the cap that bounds a percentage.
+func (c CacheConfig) CapacitySpec() (bytes uint64, percent float64, err error) {
+	v := strings.TrimSpace(c.Capacity)
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		percent, err = strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || percent <= 0 || percent > 90 {
+			return 0, 0, fmt.Errorf("want a percentage in (0, 90], got %q", c.Capacity)
+		}
+		if _, err := c.CapBytes(); err != nil {
+			return 0, 0, err
+		}
+		return 0, percent, nil
+	}
+	bytes, err = humanize.ParseBytes(v)
+	if err != nil || bytes < 16<<20 {
+		return 0, 0, fmt.Errorf("want bytes of at least 16MiB (e.g. 2GB) or a percentage (e.g. 10%%), got %q", c.Capacity)
+	}
+	return bytes, 0, nil
+}
+
+// CapBytes parses cache.cap.
+func (c CacheConfig) CapBytes() (uint64, error) {
+	b, err := humanize.ParseBytes(strings.TrimSpace(c.Cap))
+	if err != nil || b < 16<<20 {
+		return 0, fmt.Errorf("cache.cap: want bytes of at least 16MiB (e.g. 10GB), got %q", c.Cap)
+	}
+	return b, nil
+}
+
+// MemoryLimitBytes parses runtime.memory_limit; 0 means leave Go's default.
+func (r RuntimeConfig) MemoryLimitBytes() (int64, error) {
+	v := strings.TrimSpace(r.MemoryLimit)
+	if v == "" || v == "off" {
+		return 0, nil
+	}
+	b, err := humanize.ParseBytes(v)
+	if err != nil || b < 8<<20 {
+		return 0, fmt.Errorf("want bytes of at least 8MiB (e.g. 40MiB) or \"off\", got %q", r.MemoryLimit)
+	}
+	return int64(b), nil
+}
+
+// Level parses runtime.log_level.
+func (r RuntimeConfig) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(r.LogLevel)); err != nil {
+		return 0, fmt.Errorf("want debug, info, warn or error, got %q", r.LogLevel)
+	}
+	return l, nil
+}
+
+// shutdownGrace bounds the ordered shutdown.
+const shutdownGrace = 5 * time.Second
