@@ -50,9 +50,9 @@ func oggCRC(crc uint32, b []byte) uint32 {
 type sniffKind int
 
 const (
-	sniffOther       sniffKind = iota // not Ogg at all
-	sniffOggVorbis                    // an Ogg stream whose first packet is a Vorbis ident header
-	sniffOggNotVorbis                 // Ogg, another codec (Opus, FLAC, ...)
+	sniffOther        sniffKind = iota // not Ogg at all
+	sniffOggVorbis                     // an Ogg stream whose first packet is a Vorbis ident header
+	sniffOggNotVorbis                  // Ogg, another codec (Opus, FLAC, ...)
 )
 
 // sniff classifies a file by its first page.
