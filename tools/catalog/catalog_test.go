@@ -116,7 +116,7 @@ func TestBadEntriesSkipped(t *testing.T) {
 	meta := filepath.Join(c.Dir(), "private", "meta")
 	raw, _ := os.ReadFile(filepath.Join(meta, good.ID.String()+".json"))
 	other := track.ID{9}.String()
-	os.WriteFile(filepath.Join(meta, other+".json"), raw, 0o600)              // names another track
+	os.WriteFile(filepath.Join(meta, other+".json"), raw, 0o600)                // names another track
 	os.WriteFile(filepath.Join(meta, track.ID{8}.String()+".json"), nil, 0o600) // empty
 	os.WriteFile(filepath.Join(meta, "notanid.json"), raw, 0o600)
 	c2 := reopen(t, c.Dir())
