@@ -54,3 +54,24 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSearch measures a two-word query over 10,000 entries.
+func BenchmarkSearch(b *testing.B) {
+	var es []Entry
+	for i := range 10000 {
+		es = append(es, Entry{Title: fmt.Sprintf("Song number %d", i), Artist: fmt.Sprintf("Artist %d", i%300), Album: fmt.Sprintf("Album %d", i%1000), TrackNo: i % 12})
+	}
+	c := searchCatalog(es...)
+	for b.Loop() {
+		if _, total := c.Search("artist 12 song", 0, 20); total == 0 {
+			b.Fatal("no results")
+		}
+	}
+}
+
+func TestSearchCatalogKeepsAll(t *testing.T) {
+	es := make([]Entry, 1000)
+	if c := searchCatalog(es...); c.Len() != 1000 {
+		t.Fatalf("%d entries", c.Len())
+	}
+}

@@ -194,6 +194,10 @@ func isHexID(s string) bool {
 // picking up tracks another process ingested. Bad entries are skipped and
 // logged; the error is only for an unreadable directory.
 func (c *Catalog) Reload() error {
+	// Hold off publishing, so a track this process is adding is either in
+	// the directory listing or added after the swap, never lost.
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
 	p := layout(c.dir)
 	des, err := os.ReadDir(p.meta)
 	if err != nil {

@@ -1,16 +1,15 @@
 package catalog
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"testing"
-
-	"github.com/starling-audio/starling/p2p/track"
 )
 
 func searchCatalog(entries ...Entry) *Catalog {
 	for i := range entries {
-		entries[i].ID = track.ID{byte(i + 1)}
+		binary.BigEndian.PutUint32(entries[i].ID[:], uint32(i+1))
 	}
 	return &Catalog{log: slog.New(slog.DiscardHandler), idx: newIndex(entries)}
 }
