@@ -23,7 +23,7 @@ type EncoderConfig struct {
 	Reverse bool `toml:"reverse"`
 	// AccelFast and AccelMedium: a detent that follows the previous one in
 	// the same direction within AccelFast counts 4 steps, within
-	// AccelMedium 2 steps (defaults 40ms and 100ms; 0 disables).
+	// AccelMedium 2 steps (defaults 40ms and 100ms; negative disables).
 	AccelFast   time.Duration `toml:"accel_fast"`
 	AccelMedium time.Duration `toml:"accel_medium"`
 }

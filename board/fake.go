@@ -132,9 +132,36 @@ type Fake struct {
 	Chip     *FakePCM5122
 	DAC      *PCM5122
 
-	clock  *ManualClock
+	clock *ManualClock
+	steps *stepper
+}
+
+// stepper lets a driver of a ManualClock board wait until the board's
+// actor has processed an input: the actor calls hook after every wake.
+type stepper struct {
 	seq    atomic.Uint64
 	notify chan struct{}
+}
+
+func newStepper() *stepper { return &stepper{notify: make(chan struct{}, 1)} }
+
+func (s *stepper) hook() {
+	s.seq.Add(1)
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *stepper) waitAfter(ctx context.Context, before uint64) error {
+	for s.seq.Load() <= before {
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the board to process an input: %w (is Run running?)", ctx.Err())
+		}
+	}
+	return nil
 }
 
 func fakePin(name string, num int) *gpiotest.Pin {
@@ -154,7 +181,7 @@ func NewFake(p Profile, o Options) (*Fake, error) {
 	if p.Name != ProfileFake {
 		return nil, fmt.Errorf("%w: NewFake needs the %q profile, not %q", ErrBadProfile, ProfileFake, p.Name)
 	}
-	f := &Fake{notify: make(chan struct{}, 1)}
+	f := &Fake{steps: newStepper()}
 	f.Buttons = [numButtons]*gpiotest.Pin{fakePin(p.PlayPin, 1), fakePin(p.NextPin, 2), fakePin(p.PreviousPin, 3)}
 	f.EncoderA, f.EncoderB = fakePin(p.EncoderAPin, 4), fakePin(p.EncoderBPin, 5)
 	f.LED = &gpiotest.Pin{N: p.LEDPin, Num: 6, Fn: "Out/Low"}
@@ -182,13 +209,7 @@ func NewFake(p Profile, o Options) (*Fake, error) {
 	f.Board = b
 	if mc, ok := po.Clock.(*ManualClock); ok {
 		f.clock = mc
-		b.hook = func() {
-			f.seq.Add(1)
-			select {
-			case f.notify <- struct{}{}:
-			default:
-			}
-		}
+		b.hook = f.steps.hook
 	}
 	return f, nil
 }
@@ -208,29 +229,18 @@ func initialVolReg(o Options) byte {
 
 var errNoManualClock = errors.New("board: fake helpers need Options.Clock to be a *ManualClock")
 
-func (f *Fake) waitAfter(ctx context.Context, before uint64) error {
-	for f.seq.Load() <= before {
-		select {
-		case <-f.notify:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the board to process an input: %w (is Run running?)", ctx.Err())
-		}
-	}
-	return nil
-}
-
 // Edge drives pin to level l and waits until the board has processed it.
 func (f *Fake) Edge(ctx context.Context, pin *gpiotest.Pin, l gpio.Level) error {
 	if f.clock == nil {
 		return errNoManualClock
 	}
-	before := f.seq.Load()
+	before := f.steps.seq.Load()
 	select {
 	case pin.EdgesChan <- l:
 	case <-ctx.Done():
 		return fmt.Errorf("injecting an edge on %s: %w (is Run running?)", pin, ctx.Err())
 	}
-	return f.waitAfter(ctx, before)
+	return f.steps.waitAfter(ctx, before)
 }
 
 // Advance moves the manual clock and waits until the board has handled
@@ -239,11 +249,11 @@ func (f *Fake) Advance(ctx context.Context, d time.Duration) error {
 	if f.clock == nil {
 		return errNoManualClock
 	}
-	before := f.seq.Load()
+	before := f.steps.seq.Load()
 	if f.clock.Advance(d) == 0 {
 		return nil
 	}
-	return f.waitAfter(ctx, before)
+	return f.steps.waitAfter(ctx, before)
 }
 
 // Press presses button which for hold and releases it (clean edges).

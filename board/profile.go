@@ -198,7 +198,6 @@ func (p Profile) Validate() error {
 	}
 	for name, d := range map[string]int64{
 		"buttons.debounce": int64(p.Buttons.Debounce), "buttons.long_press": int64(p.Buttons.LongPress),
-		"encoder.accel_fast": int64(p.Encoder.AccelFast), "encoder.accel_medium": int64(p.Encoder.AccelMedium),
 		"amp.idle_off": int64(p.Amp.IdleOff), "amp.settle": int64(p.Amp.Settle), "amp.mute_settle": int64(p.Amp.MuteSettle),
 	} {
 		if d < 0 {
