@@ -26,6 +26,7 @@ type fakePlayer struct {
 	err    error // returned by every method when set
 
 	subs         map[int]chan control.Event
+	ends         map[int]func()
 	nextSub      int
 	subscribed   chan struct{} // one token per Subscribe
 	unsubscribed chan struct{} // one token per ended subscription
@@ -42,6 +43,7 @@ func newFakePlayer() *fakePlayer {
 		},
 		tracks:       testTracks,
 		subs:         map[int]chan control.Event{},
+		ends:         map[int]func(){},
 		subscribed:   make(chan struct{}, 64),
 		unsubscribed: make(chan struct{}, 64),
 	}
@@ -162,10 +164,14 @@ func (f *fakePlayer) Subscribe(ctx context.Context) (<-chan control.Event, func(
 	end := sync.OnceFunc(func() {
 		f.mu.Lock()
 		delete(f.subs, id)
+		delete(f.ends, id)
 		close(ch)
 		f.mu.Unlock()
 		f.unsubscribed <- struct{}{}
 	})
+	f.mu.Lock()
+	f.ends[id] = end
+	f.mu.Unlock()
 	stop := context.AfterFunc(ctx, end)
 	return ch, func() { stop(); end() }
 }
@@ -179,6 +185,19 @@ func (f *fakePlayer) publish(ev control.Event) {
 		case ch <- ev:
 		default:
 		}
+	}
+}
+
+// endAll ends every subscription, as a player shutting down does.
+func (f *fakePlayer) endAll() {
+	f.mu.Lock()
+	ends := make([]func(), 0, len(f.ends))
+	for _, end := range f.ends {
+		ends = append(ends, end)
+	}
+	f.mu.Unlock()
+	for _, end := range ends {
+		end()
 	}
 }
 
