@@ -15,7 +15,8 @@ const (
 // Profile says which pins, which bus and which DAC a board has. It is the
 // [board] table of the daemon's TOML config: `profile` picks a built-in and
 // every other non-zero field overrides it (Resolve). Pin names are periph
-// names as gpioreg.ByName knows them ("GPIO17"); an empty pin means absent.
+// names as gpioreg.ByName knows them ("GPIO17"); an empty pin means absent,
+// and the override "none" removes a built-in's pin.
 type Profile struct {
 	Name string `toml:"profile"`
 
@@ -84,7 +85,11 @@ func (p Profile) Resolve() (Profile, error) {
 		return Profile{}, fmt.Errorf("%w: unknown board profile %q (choose one of %s)", ErrBadProfile, name, strings.Join(BuiltinNames(), ", "))
 	}
 	over := func(dst *string, v string) {
-		if v != "" {
+		switch v {
+		case "":
+		case "none":
+			*dst = "" // remove the built-in's pin
+		default:
 			*dst = v
 		}
 	}
@@ -96,7 +101,9 @@ func (p Profile) Resolve() (Profile, error) {
 	over(&base.LEDPin, p.LEDPin)
 	over(&base.AmpPin, p.AmpPin)
 	over(&base.I2CBus, p.I2CBus)
-	over(&base.DAC, p.DAC)
+	if p.DAC != "" {
+		base.DAC = p.DAC
+	}
 	if p.DACAddr != 0 {
 		base.DACAddr = p.DACAddr
 	}

@@ -27,6 +27,10 @@ func TestResolveOverrides(t *testing.T) {
 	if p.PlayPin != "GPIO23" || p.NextPin != "GPIO27" || p.DACAddr != 0x4c || p.Buttons.LongPress != time.Second || p.I2CBus != "1" {
 		t.Fatalf("resolved %+v", p)
 	}
+	p, err = Profile{Name: ProfileRPiPCM5122, EncoderAPin: "none", EncoderBPin: "none", DAC: "none"}.Resolve()
+	if err != nil || p.EncoderAPin != "" || p.EncoderBPin != "" || p.HasDAC() || p.LEDPin != "GPIO13" {
+		t.Fatalf("removing pins: %+v, %v", p, err)
+	}
 	p, err = Profile{}.Resolve()
 	if err != nil || p.Name != ProfileNone || p.HasDAC() {
 		t.Fatalf("empty profile resolves to %+v, %v; want none", p, err)

@@ -40,7 +40,11 @@ func OpenBoard(ctx context.Context, p board.Profile, log *slog.Logger) (*board.B
 		return nil, fmt.Errorf("opening board %q: initialising periph host drivers: %w", rp.Name, err)
 	}
 	h := hostFromState(st)
-	log.Info("periph host drivers", "profile", rp.Name, "loaded", h.Loaded, "skipped", len(st.Skipped), "failed", len(st.Failed))
+	skipped := make([]string, 0, len(st.Skipped))
+	for _, s := range st.Skipped {
+		skipped = append(skipped, s.D.String())
+	}
+	log.Info("periph host drivers", "profile", rp.Name, "loaded", h.Loaded, "skipped", skipped, "failed", h.Failed)
 	for _, s := range st.Skipped {
 		log.Debug("periph driver skipped", "driver", s.D.String(), "reason", s.Err)
 	}
