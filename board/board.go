@@ -236,14 +236,15 @@ func (b *Board) Volume() *Volume { return b.vol }
 func (b *Board) Dropped() uint64 { return b.dropped.Load() }
 
 // SetStatus switches the status LED pattern. It waits until Run has applied
-// it.
+// it (so it blocks until Run is running, or ctx ends).
 func (b *Board) SetStatus(ctx context.Context, s Status) error {
 	return b.do(ctx, command{status: &s})
 }
 
 // SetPlaying tells the board whether audio is playing: playing switches the
 // amplifier on and then unmutes the DAC; stopping starts the idle timer
-// after which the DAC is muted and then the amplifier switched off.
+// after which the DAC is muted and then the amplifier switched off. Like
+// SetStatus it waits for Run and returns the error of the immediate step.
 func (b *Board) SetPlaying(ctx context.Context, playing bool) error {
 	return b.do(ctx, command{playing: &playing})
 }
@@ -392,8 +393,10 @@ func (b *Board) emit(e Event) {
 	case b.events <- e:
 		b.log.Debug("board event", "event", e)
 	default:
-		n := b.dropped.Add(1)
-		b.log.Warn("board event dropped: consumer is not reading Events", "event", e, "dropped", n)
+		// Logged at 1, 2, 4, 8... drops so a stuck consumer cannot flood the journal.
+		if n := b.dropped.Add(1); n&(n-1) == 0 {
+			b.log.Warn("board event dropped: consumer is not reading Events", "event", e, "dropped", n)
+		}
 	}
 }
 
