@@ -255,6 +255,8 @@ func (b *Board) do(ctx context.Context, c command) error {
 	case b.cmds <- c:
 	case <-b.closed:
 		return ErrClosed
+	case <-b.done: // Run has returned
+		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -432,6 +432,9 @@ func TestBoardLifecycle(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	wantEvent(t, f2, Button{Which: PlayPause})
+	if err := f2.SetPlaying(ctx, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetPlaying after Run returned: %v", err)
+	}
 	if _, ok := <-f2.Events(); ok {
 		t.Fatal("Events must be closed after Run returns")
 	}
