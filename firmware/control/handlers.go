@@ -200,7 +200,7 @@ func parseSearch(q map[string][]string) (query string, offset, limit int, err er
 	}
 	query = strings.TrimSpace(get("q"))
 	if query == "" {
-		return "", 0, 0, errors.New("missing search query: add ?q=...")
+		return "", 0, 0, errors.New("missing search query (add the q parameter)")
 	}
 	if len(query) > MaxQueryLen {
 		return "", 0, 0, fmt.Errorf("search query longer than %d bytes", MaxQueryLen)
