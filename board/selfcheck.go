@@ -27,7 +27,7 @@ func SelfCheck(ctx context.Context, p Profile) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	clk := NewManualClock(time.Unix(0, 0))
-	f, err := NewFake(Profile{Name: ProfileFake}, Options{Clock: clk})
+	f, err := NewFake(Profile{Name: ProfileFake}, Options{Clock: clk, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		return fmt.Errorf("%w: building fake board: %w", ErrSelfCheck, err)
 	}
