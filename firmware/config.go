@@ -8,12 +8,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/dustin/go-humanize"
+
+	"github.com/starling-audio/starling/board"
 )
 
 // Config is starlingd's configuration, read from a TOML file. Every field has
@@ -27,7 +30,7 @@ type Config struct {
 	Peer    PeerConfig    `toml:"peer"`
 	Stream  StreamConfig  `toml:"stream"`
 	Control ControlConfig `toml:"control"`
-	Board   BoardConfig   `toml:"board"`
+	Board   board.Profile `toml:"board"`
 	Runtime RuntimeConfig `toml:"runtime"`
 }
 
@@ -84,11 +87,6 @@ type ControlConfig struct {
 	MDNS      bool   `toml:"mdns"`       // advertise _starling._tcp; default true
 }
 
-// BoardConfig picks the hardware profile.
-type BoardConfig struct {
-	Profile string `toml:"profile"` // none, fake, rpi-pcm5122; default none
-}
-
 // RuntimeConfig tunes the process.
 type RuntimeConfig struct {
 	MemoryLimit string `toml:"memory_limit"` // GOMEMLIMIT, e.g. "40MiB"; default 40MiB; "off" leaves Go's default
@@ -108,9 +106,18 @@ func DefaultConfig() Config {
 		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true},
 		Stream:  StreamConfig{LowSeconds: 8, VeryLowSeconds: 3, OriginAheadMax: 15, PrefetchSeconds: 30, OriginPrefetch: 10},
 		Control: ControlConfig{Listen: "0.0.0.0:7443", MDNS: true},
-		Board:   BoardConfig{Profile: "none"},
+		Board:   board.Profile{Name: defaultBoardProfile()},
 		Runtime: RuntimeConfig{MemoryLimit: "40MiB", LogLevel: "info"},
 	}
+}
+
+// defaultBoardProfile is "none" on ARM (a speaker without the optional
+// hardware) and "fake" elsewhere, so a laptop runs the same board code.
+func defaultBoardProfile() string {
+	if runtime.GOARCH == "arm64" || runtime.GOARCH == "arm" {
+		return board.ProfileNone
+	}
+	return board.ProfileFake
 }
 
 // LoadConfig reads a TOML file over the defaults. Unknown keys are an error
@@ -201,8 +208,10 @@ func (c *Config) Validate() error {
 			bad("control.listen", "want host:port, got %q", c.Control.Listen)
 		}
 	}
-	if c.Board.Profile == "" {
-		bad("board.profile", "must be set (none, fake or rpi-pcm5122)")
+	if rp, err := c.Board.Resolve(); err != nil {
+		bad("board", "%v", err)
+	} else if err := rp.Validate(); err != nil {
+		bad("board", "%v", err)
 	}
 	if _, err := c.Runtime.MemoryLimitBytes(); err != nil {
 		bad("runtime.memory_limit", "%v", err)

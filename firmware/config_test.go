@@ -68,10 +68,25 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"[runtime]\nlog_level = \"loud\"", "runtime.log_level"},
 		{"[audio]\nbakend = \"null\"", "unknown keys audio.bakend"},
 		{"not toml = = =", "reading config"},
+		{"[board]\nprofile = \"toaster\"", "board"},
 	} {
 		_, err := LoadConfig(writeConfig(t, tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("config %q: error %v, want mention of %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+func TestLoadConfigBoard(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, "[board]\nprofile = \"rpi-pcm5122\"\nled_pin = \"GPIO12\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := c.Board.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp.LEDPin != "GPIO12" || !rp.HasDAC() {
+		t.Fatalf("board override not applied: %+v", rp)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/starling-audio/starling/board"
 	"github.com/starling-audio/starling/p2p/track"
 )
 
@@ -37,6 +38,9 @@ func selfTestChecks() []check {
 	return []check{
 		{"scratch directory", checkScratch},
 		{"track crypto and manifest", checkTrackCrypto},
+		{"board (fake hardware)", func(ctx context.Context, _ string) error {
+			return board.SelfCheck(ctx, board.Profile{Name: board.ProfileFake})
+		}},
 	}
 }
 
