@@ -79,6 +79,7 @@ func (c *Cache) Maintain(ctx context.Context) error {
 	}
 	defer c.runlock()
 	c.written.Store(0)
+	c.advise()
 	c.mu.Lock()
 	pending := c.pendingDrop
 	c.pendingDrop = nil
@@ -132,6 +133,14 @@ func (c *Cache) Maintain(ctx context.Context) error {
 		c.gc(ctx)
 	}
 	return nil
+}
+
+// advise applies MADV_RANDOM to the value-log mappings unless disabled.
+func (c *Cache) advise() {
+	if c.o.Badger.KeepReadahead || c.o.Badger.UseBadgerDefaults {
+		return
+	}
+	adviseRandom(c.dbDir)
 }
 
 // pickVictims returns unpinned tracks in eviction order until their bytes

@@ -79,6 +79,11 @@ type BadgerOptions struct {
 	IndexCacheSize          int64 // default 0
 	NumCompactors           int   // default 2 (Badger refuses 1)
 	SyncWrites              bool  // default false: a lost chunk is fetched again
+	// KeepReadahead leaves the kernel's read-ahead on Badger's value-log
+	// mappings. By default they are advised MADV_RANDOM (Linux) after Open
+	// and at each maintenance pass, because chunk reads are random 16 KiB
+	// reads and read-ahead floods a small memory cgroup's page cache.
+	KeepReadahead bool
 }
 
 func (b BadgerOptions) withDefaults() BadgerOptions {
