@@ -30,7 +30,7 @@ func follow(ctx context.Context, c *control.Client) (<-chan control.Event, func(
 	evs := make(chan control.Event, 16)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Events(ctx, func(ev control.Event) error {
+		err := c.Events(ctx, func(ev control.Event) error {
 			select {
 			case evs <- ev:
 				return nil
@@ -38,6 +38,8 @@ func follow(ctx context.Context, c *control.Client) (<-chan control.Event, func(
 				return ctx.Err()
 			}
 		})
+		close(evs) // a receive after the end of the stream fails, not hangs
+		done <- err
 	}()
 	return evs, func() error { return <-done }
 }
@@ -45,7 +47,10 @@ func follow(ctx context.Context, c *control.Client) (<-chan control.Event, func(
 func receive(t *testing.T, evs <-chan control.Event) control.Event {
 	t.Helper()
 	select {
-	case ev := <-evs:
+	case ev, ok := <-evs:
+		if !ok {
+			t.Fatal("the event stream ended early")
+		}
 		return ev
 	case <-t.Context().Done():
 		t.Fatal("test ended while waiting for an event")
@@ -207,4 +212,46 @@ func TestEventsKeepAlive(t *testing.T) {
 		}
 	}
 	t.Fatalf("stream ended without a keep-alive: %v", sc.Err())
+}
+
+// TestEventsOutliveServerTimeouts checks that a stream lasts longer than the
+// http.Server's read and write timeouts (each event write has its own
+// deadline). It lets the short timeouts pass in real time; it asserts on
+// delivery, not on durations.
+func TestEventsOutliveServerTimeouts(t *testing.T) {
+	tok, _ := control.NewToken()
+	fp := newFakePlayer()
+	const timeout = 50 * time.Millisecond
+	srv, err := control.New(control.Config{Token: tok, Player: fp, Logger: testLogger(t),
+		ReadTimeout: timeout, WriteTimeout: timeout, ReadHeaderTimeout: timeout, KeepAlive: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c, _ := control.NewClient(ln.Addr().String(), tok, &http.Client{Transport: tr})
+	evs, wait := follow(t.Context(), c)
+	<-fp.subscribed
+	receive(t, evs)
+	for i := range 3 {
+		time.Sleep(2 * timeout) // past both server timeouts since the last write
+		fp.publish(mustEvent(t, control.EventVolume, map[string]int{"volume": i}))
+		if ev := receive(t, evs); ev.Type != control.EventVolume {
+			t.Fatalf("event %d: %s", i, ev.Type)
+		}
+	}
+	stop()
+	if err := <-served; err != nil {
+		t.Error(err)
+	}
+	if err := wait(); err != nil {
+		t.Errorf("Events: %v", err)
+	}
 }

@@ -14,6 +14,10 @@ import (
 	"path/filepath"
 )
 
+// DefaultTokenFile is where starlingd keeps its token: in the unit's
+// StateDirectory, readable by the daemon's user (and root) only.
+const DefaultTokenFile = "/var/lib/starling/control.token"
+
 // tokenBytes is the entropy of a token: 256 bits.
 const tokenBytes = 32
 

@@ -24,9 +24,6 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
-// DefaultTokenFile is where starlingd keeps its token (StateDirectory).
-const DefaultTokenFile = "/var/lib/starling/control.token"
-
 type cli struct {
 	Version   kong.VersionFlag `help:"Print the version and exit."`
 	Addr      string           `help:"Speaker address, host:port or URL." env:"STARLING_ADDR" default:"127.0.0.1:7410"`
@@ -251,7 +248,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	parser, err := kong.New(&c,
 		kong.Name("starlingctl"),
 		kong.Description("Control a Starling speaker over its LAN API."),
-		kong.Vars{"version": version, "token_file": DefaultTokenFile},
+		kong.Vars{"version": version, "token_file": control.DefaultTokenFile},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exitCode = code }),
 		kong.UsageOnError(),
