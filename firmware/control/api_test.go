@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -313,5 +314,38 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := control.New(control.Config{Token: tok, Player: newFakePlayer(), DeviceName: "Kitchen speaker"}); err != nil {
 		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestRun(t *testing.T) {
+	tok, _ := control.NewToken()
+	// Occupy a port so that Run's listen fails with a useful message.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	srv, err := control.New(control.Config{Addr: busy.Addr().String(), Token: tok, Player: newFakePlayer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "control.addr") {
+		t.Errorf("Run on a busy port: %v", err)
+	}
+
+	srv, err = control.New(control.Config{Addr: "127.0.0.1:0", Token: tok, Player: newFakePlayer()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(t.Context()) }()
+	srv.Close()
+	// Close may land before or after Run starts serving.
+	if err := <-ran; err != nil && !errors.Is(err, control.ErrClosed) {
+		t.Errorf("Run after Close: %v", err)
+	}
+	srv.Close()
+	if err := srv.Serve(t.Context(), busy); err == nil {
+		t.Error("Serve after Close returned nil")
 	}
 }
