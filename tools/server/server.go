@@ -222,7 +222,9 @@ func (s *Server) handleConn(ctx context.Context, nc net.Conn) {
 	}
 	conn, err := wire.Open(hctx, tc, wire.Config{
 		Role: "service", Agent: s.cfg.Agent, Logger: log,
-		Handler:           wire.HandlerFunc(func(ctx context.Context, c *wire.Conn, m *wire.Message) ([]byte, error) { return s.handle(ctx, sess, m) }),
+		Handler: wire.HandlerFunc(func(ctx context.Context, c *wire.Conn, m *wire.Message) ([]byte, error) {
+			return s.handle(ctx, sess, m)
+		}),
 		KeepaliveInterval: s.cfg.KeepaliveInterval, KeepaliveTimeout: s.cfg.KeepaliveTimeout,
 	})
 	if err != nil {
