@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"sync"
@@ -661,12 +660,3 @@ func (l *manifestLRU) put(id track.ID, m *track.Manifest) {
 }
 
 func (l *manifestLRU) remove(id track.ID) { delete(l.items, id) }
-
-// popcount is used by tests to cross-check the bitmap.
-func (e *entry) popcount() int {
-	n := 0
-	for _, w := range e.have {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -302,9 +301,4 @@ func diskUsage(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
-}
-
-// sortIDs orders ids for deterministic logs and tests.
-func sortIDs(ids []track.ID) {
-	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
 }

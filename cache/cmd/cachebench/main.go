@@ -216,7 +216,6 @@ type bench struct {
 	trackSize int64
 	mu        sync.Mutex
 	complete  []track.ID
-	seq       uint64
 }
 
 // writeTrack generates a track (keystream of a fresh key = encrypted
