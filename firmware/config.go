@@ -71,18 +71,19 @@ type PeerConfig struct {
 }
 
 // StreamConfig holds the buffer policy thresholds, in seconds of audio
-// downloaded ahead of the playback point.
+// downloaded ahead of the playback point (p2p/stream honours them).
 type StreamConfig struct {
-	LowSeconds      float64 `toml:"low_seconds"`      // below: the origin joins; default 8
-	VeryLowSeconds  float64 `toml:"very_low_seconds"` // below: uploading stops; default 3
-	OriginAheadMax  float64 `toml:"origin_ahead_max"` // origin reads at most this far ahead when peers exist; default 15
-	PrefetchSeconds float64 `toml:"prefetch_seconds"` // look for the next track this long before the end; default 30
-	OriginPrefetch  float64 `toml:"origin_prefetch"`  // take it from the origin this long before the end; default 10
+	WellFilledSeconds     float64 `toml:"well_filled_seconds"`     // at or above: peers only; default 10
+	LowSeconds            float64 `toml:"low_seconds"`             // below: the origin joins; default 5
+	VeryLowSeconds        float64 `toml:"very_low_seconds"`        // below: uploading stops; default 2
+	OriginAheadSeconds    float64 `toml:"origin_ahead_seconds"`    // origin reads at most this far ahead when peers exist; default 15
+	PrefetchSeconds       float64 `toml:"prefetch_seconds"`        // look for the next track among peers this long before the end; default 30
+	OriginPrefetchSeconds float64 `toml:"origin_prefetch_seconds"` // take it from the origin this long before the end; default 10
 }
 
 // ControlConfig configures the LAN control API.
 type ControlConfig struct {
-	Listen    string `toml:"listen"`     // default 0.0.0.0:7443; empty disables the API
+	Listen    string `toml:"listen"`     // default :7410; empty disables the API
 	TokenFile string `toml:"token_file"` // default state_dir/control.token (created 0600)
 	MDNS      bool   `toml:"mdns"`       // advertise _starling._tcp; default true
 }
@@ -104,8 +105,8 @@ func DefaultConfig() Config {
 		Cache:   CacheConfig{Capacity: "10%", Cap: "10GB"},
 		Audio:   AudioConfig{Backend: "auto"},
 		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true},
-		Stream:  StreamConfig{LowSeconds: 8, VeryLowSeconds: 3, OriginAheadMax: 15, PrefetchSeconds: 30, OriginPrefetch: 10},
-		Control: ControlConfig{Listen: "0.0.0.0:7443", MDNS: true},
+		Stream:  StreamConfig{WellFilledSeconds: 10, LowSeconds: 5, VeryLowSeconds: 2, OriginAheadSeconds: 15, PrefetchSeconds: 30, OriginPrefetchSeconds: 10},
+		Control: ControlConfig{Listen: ":7410", MDNS: true},
 		Board:   board.Profile{Name: defaultBoardProfile()},
 		Runtime: RuntimeConfig{MemoryLimit: "40MiB", LogLevel: "info"},
 	}
@@ -197,11 +198,12 @@ func (c *Config) Validate() error {
 		bad("peer.max_uploads", "want 0..64, got %d", c.Peer.MaxUploads)
 	}
 	s := c.Stream
-	if !(s.VeryLowSeconds > 0 && s.VeryLowSeconds < s.LowSeconds && s.LowSeconds < s.OriginAheadMax) {
-		bad("stream", "want 0 < very_low_seconds (%g) < low_seconds (%g) < origin_ahead_max (%g)", s.VeryLowSeconds, s.LowSeconds, s.OriginAheadMax)
+	if !(s.VeryLowSeconds > 0 && s.VeryLowSeconds < s.LowSeconds && s.LowSeconds < s.WellFilledSeconds && s.WellFilledSeconds <= s.OriginAheadSeconds) {
+		bad("stream", "want 0 < very_low_seconds (%g) < low_seconds (%g) < well_filled_seconds (%g) <= origin_ahead_seconds (%g)",
+			s.VeryLowSeconds, s.LowSeconds, s.WellFilledSeconds, s.OriginAheadSeconds)
 	}
-	if !(s.OriginPrefetch > 0 && s.OriginPrefetch < s.PrefetchSeconds) {
-		bad("stream", "want 0 < origin_prefetch (%g) < prefetch_seconds (%g)", s.OriginPrefetch, s.PrefetchSeconds)
+	if !(s.OriginPrefetchSeconds > 0 && s.OriginPrefetchSeconds < s.PrefetchSeconds) {
+		bad("stream", "want 0 < origin_prefetch_seconds (%g) < prefetch_seconds (%g)", s.OriginPrefetchSeconds, s.PrefetchSeconds)
 	}
 	if c.Control.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Control.Listen); err != nil {

@@ -22,7 +22,27 @@ type cli struct {
 	Version  kong.VersionFlag `help:"Print the version and exit."`
 	LogLevel slog.Level       `help:"Log level (DEBUG, INFO, WARN, ERROR)." default:"INFO"`
 
+	Run      runCmd      `cmd:"" help:"Run the speaker daemon until SIGTERM/SIGINT."`
 	SelfTest selfTestCmd `cmd:"" name:"self-test" help:"Exercise the firmware's subsystems and print one success line or the failures."`
+}
+
+type runCmd struct {
+	Config string `help:"Configuration file (TOML); every key is optional." short:"c" default:"/etc/starling/starlingd.toml" type:"path"`
+}
+
+func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
+	cfg, err := firmware.LoadConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	if lvl, err := cfg.Runtime.Level(); err == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	d, err := firmware.New(cfg, version, log)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
 }
 
 type selfTestCmd struct {
@@ -46,6 +66,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.Bind(logger)
 	if err := kctx.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "starlingd:", err)
 		stop()
