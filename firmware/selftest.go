@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
+	"github.com/starling-audio/starling/audio"
 	"github.com/starling-audio/starling/board"
+	"github.com/starling-audio/starling/cache"
+	"github.com/starling-audio/starling/firmware/control"
 	"github.com/starling-audio/starling/p2p/track"
 )
 
@@ -41,6 +45,13 @@ func selfTestChecks() []check {
 		{"board (fake hardware)", func(ctx context.Context, _ string) error {
 			return board.SelfCheck(ctx, board.Profile{Name: board.ProfileFake})
 		}},
+		{"cache (badger, eviction)", func(ctx context.Context, dir string) error {
+			return cache.SelfCheck(ctx, filepath.Join(dir, "cache-check"))
+		}},
+		{"audio (miniaudio null device)", func(ctx context.Context, _ string) error {
+			return audio.SelfCheck(ctx, nil)
+		}},
+		{"daemon (headless, offline)", checkDaemon},
 	}
 }
 
@@ -60,17 +71,20 @@ func SelfTest(ctx context.Context, o SelfTestOptions) error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
+	if err := prepareSelfTestHost(); err != nil {
+		fmt.Fprintf(out, "  note preparing the host: %v\n", err)
+	}
 	var errs []error
 	checks := selfTestChecks()
 	for _, c := range checks {
 		start := time.Now()
 		err := c.run(ctx, dir)
 		if err != nil {
-			fmt.Fprintf(out, "  FAIL %-28s %v\n", c.name, err)
+			fmt.Fprintf(out, "  FAIL %-30s %v\n", c.name, err)
 			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
 			continue
 		}
-		fmt.Fprintf(out, "  ok   %-28s %s\n", c.name, time.Since(start).Round(time.Microsecond))
+		fmt.Fprintf(out, "  ok   %-30s %s\n", c.name, time.Since(start).Round(time.Microsecond))
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(out, "starlingd self-test: FAILED (%d of %d checks)\n", len(errs), len(checks))
@@ -143,4 +157,64 @@ func checkTrackCrypto(context.Context, string) error {
 		}
 	}
 	return nil
+}
+
+// checkDaemon starts the whole daemon headless (null audio, fake board, no
+// service: cached tracks only), asks its control API for the status over
+// loopback, and shuts it down.
+func checkDaemon(ctx context.Context, dir string) error {
+	cfg := DefaultConfig()
+	cfg.Device.Name = "self-test"
+	cfg.Device.StateDir = filepath.Join(dir, "daemon-state")
+	cfg.Device.CacheDir = filepath.Join(dir, "daemon-cache")
+	cfg.Service.Credentials = filepath.Join(dir, "no-credentials.json")
+	cfg.Audio.Backend = "null"
+	cfg.Board.Name = board.ProfileFake
+	cfg.Cache.Capacity = "64MiB"
+	cfg.Control.Listen = "127.0.0.1:0"
+	cfg.Control.MDNS = false
+	cfg.Peer.Listen = ""
+	cfg.Runtime.MemoryLimit = "off"
+	cfg.Control.TokenFile = filepath.Join(cfg.Device.StateDir, "control.token")
+	d, err := New(cfg, "self-test", nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ready := make(chan struct{})
+	d.Ready = func(*Daemon) { close(ready) }
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(ctx) }()
+	select {
+	case err := <-runErr:
+		return fmt.Errorf("daemon stopped during start: %w", err)
+	case <-ctx.Done():
+		return fmt.Errorf("daemon did not become ready: %w", ctx.Err())
+	case <-ready:
+	}
+	check := func() error {
+		tok, err := control.ReadTokenFile(cfg.Control.TokenFile)
+		if err != nil {
+			return err
+		}
+		c, err := control.NewClient(d.ControlAddr(), tok, nil)
+		if err != nil {
+			return err
+		}
+		st, err := c.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("control API status: %w", err)
+		}
+		if st.State != control.StateStopped || st.Version != "self-test" || st.LoggedIn {
+			return fmt.Errorf("unexpected status %+v", st)
+		}
+		return nil
+	}
+	cerr := check()
+	cancel()
+	if err := <-runErr; err != nil && cerr == nil {
+		cerr = fmt.Errorf("daemon shutdown: %w", err)
+	}
+	return cerr
 }

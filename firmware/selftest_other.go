@@ -1,0 +1,5 @@
+//go:build !linux
+
+package firmware
+
+func prepareSelfTestHost() error { return nil }
