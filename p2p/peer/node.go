@@ -70,7 +70,7 @@ type Node struct {
 }
 
 type counters struct {
-	uploadStops, chunksServed, bytesUp, bytesDown, choked            atomic.Int64
+	uploadStops, chunksServed, bytesUp, bytesDown, choked           atomic.Int64
 	searches, queriesSent, queriesRecv, queriesFwd, queriesAnswered atomic.Int64
 	queriesDup, queriesLimited, hits, trackerHits                   atomic.Int64
 	hitsByHops                                                      [maxTTL + 1]atomic.Int64

@@ -75,3 +75,16 @@ func (n *Node) Stats() Stats {
 	sort.Slice(s.Peers, func(i, j int) bool { return s.Peers[i].ID < s.Peers[j].ID })
 	return s
 }
+
+// InFlight returns how many of our chunk requests to neighbours are
+// outstanding.
+func (n *Node) InFlight() int {
+	n.mu.Lock()
+	conns := n.connsLocked()
+	n.mu.Unlock()
+	var s int64
+	for _, pc := range conns {
+		s += pc.inflight.Load()
+	}
+	return int(s)
+}
