@@ -93,6 +93,11 @@ type Config struct {
 	MaxHandlers int
 	// MaxMessage bounds one message each way; default and max MaxMessageSize.
 	MaxMessage int
+	// MaxQueued bounds the bytes waiting in the send queue: handlers wait
+	// to queue their responses and the reader stops reading (back-pressure
+	// on a peer that sends but does not read) while it is exceeded.
+	// Default 8 MiB.
+	MaxQueued int
 }
 
 func (c *Config) defaults() error {
@@ -116,6 +121,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxMessage <= 0 || c.MaxMessage > MaxMessageSize {
 		c.MaxMessage = MaxMessageSize
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 8 << 20
 	}
 	return nil
 }
@@ -184,7 +192,7 @@ func Open(ctx context.Context, nc net.Conn, cfg Config) (*Conn, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		peer:    peer,
-		sq:      newSendQueue(),
+		sq:      newSendQueue(cfg.MaxQueued),
 		sem:     make(chan struct{}, cfg.MaxHandlers),
 		done:    make(chan struct{}),
 		pending: make(map[uint32]*call),
@@ -310,7 +318,15 @@ func (c *Conn) Request(ctx context.Context, t Type, payload []byte, prio Priorit
 	cl.out = &outMsg{h: Header{Type: t, Prio: prio, ID: id}, payload: payload}
 	c.pending[id] = cl
 	c.mu.Unlock()
-	c.sq.push(cl.out)
+	if !c.sq.pushWait(cl.out, ctx.Done(), c.done) {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("request 0x%04x: waiting to send: %w", uint16(t), ctx.Err())
+		}
+		return nil, c.Err()
+	}
 
 	select {
 	case <-cl.done:
@@ -349,7 +365,9 @@ func (c *Conn) Notify(t Type, payload []byte, prio Priority) error {
 		return c.Err()
 	default:
 	}
-	c.sq.push(&outMsg{h: Header{Type: t, Flags: FlagNoReply, Prio: prio, ID: c.newNotifyID()}, payload: payload})
+	if !c.sq.pushWait(&outMsg{h: Header{Type: t, Flags: FlagNoReply, Prio: prio, ID: c.newNotifyID()}, payload: payload}, c.done, nil) {
+		return c.Err()
+	}
 	return nil
 }
 
@@ -464,6 +482,10 @@ func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, HeaderSize+MaxFramePayload)
 	hdr := make([]byte, HeaderSize)
 	for {
+		// a peer that sends but does not read gets back-pressure, not memory
+		if !c.sq.waitSpace(c.done) {
+			return
+		}
 		f, err := ReadFrame(br, hdr)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
@@ -649,7 +671,7 @@ func (c *Conn) serve(ctx context.Context, cancel context.CancelFunc, m *Message)
 		c.respondErr(m, Errorf(CodeInternal, "response too large"))
 		return
 	}
-	c.sq.push(&outMsg{h: Header{Type: m.Type, Flags: FlagResponse, Prio: m.Prio, ID: m.ID}, payload: resp})
+	c.sq.pushWait(&outMsg{h: Header{Type: m.Type, Flags: FlagResponse, Prio: m.Prio, ID: m.ID}, payload: resp}, c.done, nil)
 }
 
 func (c *Conn) respondErr(m *Message, err error) {

@@ -348,7 +348,7 @@ func mustFrame(h Header, p []byte) []byte {
 }
 
 func TestSendQueuePriority(t *testing.T) {
-	q := newSendQueue()
+	q := newSendQueue(1 << 30)
 	bulk := &outMsg{h: Header{Type: typeEcho, Prio: PrioBulk, ID: 1}, payload: make([]byte, 10*MaxFramePayload)}
 	q.push(bulk)
 	f, _ := q.pop() // first bulk frame goes out
@@ -411,5 +411,59 @@ func TestUrgentOvertakesBulkEndToEnd(t *testing.T) {
 	wg.Wait()
 	if len(order) != 2 || order[0] != "urgent" {
 		t.Fatalf("completion order %v, want urgent first", order)
+	}
+}
+
+// TestSendQueueBoundedAgainstNonReader: a peer that sends requests but
+// never reads the responses makes handlers wait and the reader stop; the
+// queued bytes stay near MaxQueued instead of growing without bound.
+func TestSendQueueBoundedAgainstNonReader(t *testing.T) {
+	x, y := net.Pipe()
+	const limit = 1 << 20
+	big := make([]byte, 600<<10)
+	h := Router{typeEcho: func(ctx context.Context, c *Conn, m *Message) ([]byte, error) { return big, nil }}
+	srvc := make(chan *Conn, 1)
+	go func() {
+		c, err := Open(context.Background(), y, Config{Logger: testLogger(t), Handler: h, KeepaliveInterval: -1, MaxQueued: limit, MaxHandlers: 4})
+		if err != nil {
+			srvc <- nil
+			return
+		}
+		srvc <- c
+	}()
+	// hand-rolled client: hello, then requests, reading only the hello
+	p, _ := (&Hello{Version: Version, MinVersion: Version}).Marshal()
+	go x.Write(mustFrame(Header{Type: TypeHello}, p))
+	if _, err := ReadFrame(x, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := <-srvc
+	if srv == nil {
+		t.Fatal("open failed")
+	}
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for i := uint32(1); i <= 200; i++ {
+			if _, err := x.Write(mustFrame(Header{Type: typeEcho, ID: i}, nil)); err != nil {
+				break
+			}
+			n++
+		}
+		sent <- n
+	}()
+	// the writer is blocked on the first frame; the reader stops once the
+	// queue is over the limit, so the client's writes block too.
+	for srv.sq.queued() < limit {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let any overshoot happen (not a sync point)
+	if q := srv.sq.queued(); q > limit+len(big) {
+		t.Fatalf("%d bytes queued, bound %d", q, limit+len(big))
+	}
+	srv.Close()
+	x.Close()
+	if n := <-sent; n >= 200 {
+		t.Fatalf("the server kept reading all %d requests", n)
 	}
 }
