@@ -10,7 +10,8 @@ ARM64_CC  ?= aarch64-linux-gnu-gcc
 ARM64_ENV := CGO_ENABLED=1 CC=$(ARM64_CC) GOOS=linux GOARCH=arm64
 QEMU_USER := qemu-aarch64-static -L /usr/aarch64-linux-gnu
 FUZZTIME  ?= 10s
-CMDS      := ./firmware/cmd/starlingd
+CMDS      := ./firmware/cmd/starlingd ./firmware/cmd/starlingctl
+TOOLS     := ./tools/starling-server ./tools/starling-ingest ./tools/starling-demo
 
 .PHONY: help setup build build-arm64 test test-native test-arm64 qemu-boot fuzz lint demo clean
 
@@ -23,7 +24,7 @@ setup: ## install the cross compiler, QEMU, vorbis-tools, sox, cpio (apt; fast w
 
 build: ## build every command for this machine into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(CMDS) $(TOOLS)
 
 build-arm64: setup ## cross-compile starlingd for arm64 (cgo, stripped) into bin/linux_arm64/
 	@mkdir -p $(BIN)/linux_arm64
@@ -51,8 +52,8 @@ lint: ## gofmt, go vet, staticcheck (pinned in go.mod as a tool)
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-demo: setup build ## the end-to-end demo (arrives with the daemon issue)
-	@tools/scripts/demo.sh
+demo: setup build ## a service and three speakers on loopback; DEMO_FLAGS=--audible plays on the sound card
+	@tools/scripts/demo.sh $(DEMO_FLAGS)
 
 clean: ## remove build outputs (the kernel download cache in ~/.cache/starling stays)
 	rm -rf $(BIN) .build

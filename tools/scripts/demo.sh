@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# The end-to-end demo arrives with the daemon issue (starlingd end to end).
-echo "make demo: not there yet — the demo lands with starlingd end to end (see README)." >&2
-exit 2
+# make demo: a catalogue service and three headless speakers on loopback.
+# Extra flags go to starling-demo (e.g. DEMO_FLAGS=--audible, --no-p2p, --keep).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec bin/starling-demo --bin bin "$@"

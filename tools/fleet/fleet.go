@@ -1,0 +1,439 @@
+package fleet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/starling-audio/starling/firmware/control"
+)
+
+// Options configures a fleet.
+type Options struct {
+	// Dir holds everything: catalogue, server state, one directory per
+	// speaker, logs. Required.
+	Dir string
+	// Bin is the directory holding starling-server, starling-ingest and
+	// starlingd. Required.
+	Bin string
+	// Speakers is the number of speakers (default 3).
+	Speakers int
+	// Tracks are the audio files to ingest (Ogg Vorbis, or anything
+	// ffmpeg/oggenc can transcode).
+	Tracks []string
+	// Copies ingests every track this many times with distinct keys, so
+	// the catalogue holds len(Tracks)*Copies different tracks (default 1).
+	Copies int
+	// Backend is the speakers' audio backend (default "null");
+	// AudibleSpeaker, when >= 0, gives that one speaker "auto" instead.
+	Backend        string
+	AudibleSpeaker int
+	// Peers enables the peer overlay (default true via NoPeers=false).
+	NoPeers bool
+	// ExtraConfig is appended to every speaker's TOML config.
+	ExtraConfig string
+	// Log receives progress lines (default: discard).
+	Log *slog.Logger
+}
+
+// Fleet is a running system.
+type Fleet struct {
+	opts     Options
+	Speakers []*Speaker
+	// OriginURL, SessionAddr, MetricsAddr of the service.
+	OriginURL, SessionAddr, MetricsAddr string
+
+	server *proc
+	mu     sync.Mutex
+	closed bool
+}
+
+// Speaker is one running starlingd.
+type Speaker struct {
+	Name    string
+	Dir     string
+	Config  string
+	Addr    string // control API host:port
+	Token   string
+	Control *control.Client
+	proc    *proc
+}
+
+// PID is the speaker's process ID.
+func (s *Speaker) PID() int { return s.proc.cmd.Process.Pid }
+
+// LogPath is where the speaker's stderr goes.
+func (s *Speaker) LogPath() string { return s.proc.logPath }
+
+type proc struct {
+	cmd     *exec.Cmd
+	logPath string
+	logFile *os.File
+	done    chan struct{}
+	err     error
+}
+
+func start(ctx context.Context, logPath string, name string, args ...string) (*proc, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", filepath.Base(name), err)
+	}
+	p := &proc{cmd: cmd, logPath: logPath, logFile: f, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM, then SIGKILL after grace.
+func (p *proc) stop(grace time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		var ee *exec.ExitError
+		if errors.As(p.err, &ee) && ee.ExitCode() != 0 {
+			return fmt.Errorf("%s exited with %d (log: %s)", filepath.Base(p.cmd.Path), ee.ExitCode(), p.logPath)
+		}
+		return nil
+	case <-t.C:
+		p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("%s did not stop within %v after SIGTERM; killed (log: %s)", filepath.Base(p.cmd.Path), grace, p.logPath)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%s %s: %w: %s", filepath.Base(name), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Start ingests the tracks, provisions one device per speaker, starts the
+// service and the speakers, and returns once every control API answers.
+func Start(ctx context.Context, o Options) (f *Fleet, err error) {
+	if o.Dir == "" || o.Bin == "" {
+		return nil, errors.New("fleet: Dir and Bin are required")
+	}
+	if o.Speakers <= 0 {
+		o.Speakers = 3
+	}
+	if o.Copies <= 0 {
+		o.Copies = 1
+	}
+	if o.Backend == "" {
+		o.Backend = "null"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	bin := func(n string) string { return filepath.Join(o.Bin, n) }
+	for _, n := range []string{"starling-server", "starling-ingest", "starlingd"} {
+		if _, err := os.Stat(bin(n)); err != nil {
+			return nil, fmt.Errorf("fleet: %w (run `make build` first)", err)
+		}
+	}
+	catDir, stateDir := filepath.Join(o.Dir, "catalog"), filepath.Join(o.Dir, "server-state")
+	f = &Fleet{opts: o}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+
+	// Catalogue.
+	for c := 0; c < o.Copies; c++ {
+		args := []string{"-c", catDir}
+		if c > 0 {
+			args = append(args, "--duplicate")
+		}
+		if _, err := run(ctx, bin("starling-ingest"), append(args, o.Tracks...)...); err != nil {
+			return f, fmt.Errorf("fleet: ingesting: %w", err)
+		}
+	}
+	o.Log.Info("catalogue ready", "tracks", len(o.Tracks)*o.Copies)
+
+	// Service.
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return f, err
+		}
+	}
+	f.SessionAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	f.OriginURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	f.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", ports[2])
+	f.server, err = start(ctx, filepath.Join(o.Dir, "server.log"), bin("starling-server"), "serve",
+		"--catalog", catDir, "--state", stateDir, "--listen", f.SessionAddr,
+		"--origin-listen", strings.TrimPrefix(f.OriginURL, "http://"), "--metrics-listen", f.MetricsAddr)
+	if err != nil {
+		return f, err
+	}
+	if err := waitTCP(ctx, f.SessionAddr, f.server); err != nil {
+		return f, fmt.Errorf("fleet: service did not start: %w (log: %s)", err, f.server.logPath)
+	}
+
+	// Speakers.
+	for i := 0; i < o.Speakers; i++ {
+		s, err := f.startSpeaker(ctx, i, bin, stateDir)
+		if err != nil {
+			return f, err
+		}
+		f.Speakers = append(f.Speakers, s)
+	}
+	for _, s := range f.Speakers {
+		if err := waitReady(ctx, s); err != nil {
+			return f, fmt.Errorf("fleet: %s did not become ready: %w (log: %s)", s.Name, err, s.proc.logPath)
+		}
+	}
+	o.Log.Info("fleet ready", "speakers", len(f.Speakers), "session", f.SessionAddr, "origin", f.OriginURL)
+	return f, nil
+}
+
+func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string, serverState string) (*Speaker, error) {
+	o := f.opts
+	name := fmt.Sprintf("speaker-%d", i+1)
+	dir := filepath.Join(o.Dir, name)
+	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+		return nil, err
+	}
+	creds, err := run(ctx, bin("starling-server"), "device", "add", name, "--state", serverState)
+	if err != nil {
+		return nil, fmt.Errorf("fleet: provisioning %s: %w", name, err)
+	}
+	credPath := filepath.Join(dir, "state", "credentials.json")
+	if err := os.WriteFile(credPath, creds, 0o600); err != nil {
+		return nil, err
+	}
+	ctlPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	backend := o.Backend
+	if o.AudibleSpeaker == i {
+		backend = "auto"
+	}
+	peerListen := fmt.Sprintf("127.0.0.1:%d", peerPort)
+	if o.NoPeers {
+		peerListen = ""
+	}
+	cfg := fmt.Sprintf(`# written by tools/fleet
+[device]
+name = %q
+state_dir = %q
+cache_dir = %q
+
+[service]
+address = %q
+origin = %q
+credentials = %q
+
+[audio]
+backend = %q
+
+[control]
+listen = "127.0.0.1:%d"
+mdns = false
+
+[peer]
+listen = %q
+advertise = %q
+enabled = %v
+
+[cache]
+capacity = "256MB"
+
+[board]
+profile = "fake"
+
+[runtime]
+memory_limit = "40MiB"
+%s
+`, name, filepath.Join(dir, "state"), filepath.Join(dir, "cache"), f.SessionAddr, f.OriginURL, credPath,
+		backend, ctlPort, peerListen, peerListen, !o.NoPeers, o.ExtraConfig)
+	cfgPath := filepath.Join(dir, "starlingd.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	p, err := start(ctx, filepath.Join(dir, "starlingd.log"), bin("starlingd"), "run", "--config", cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Speaker{Name: name, Dir: dir, Config: cfgPath, Addr: fmt.Sprintf("127.0.0.1:%d", ctlPort), proc: p}, nil
+}
+
+func waitTCP(ctx context.Context, addr string, p *proc) error {
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("process exited: %v", p.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if i > 400 {
+			return err
+		}
+	}
+}
+
+func waitReady(ctx context.Context, s *Speaker) error {
+	if err := waitTCP(ctx, s.Addr, s.proc); err != nil {
+		return err
+	}
+	tok, err := control.ReadTokenFile(filepath.Join(s.Dir, "state", "control.token"))
+	if err != nil {
+		return err
+	}
+	s.Token = tok
+	if s.Control, err = control.NewClient(s.Addr, tok, nil); err != nil {
+		return err
+	}
+	// Wait for login, so the first play has a warm session.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := s.Control.Status(ctx)
+		if err == nil && st.LoggedIn {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not logged in after 20s (last error %v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops every speaker, then the service. Idempotent.
+func (f *Fleet) Close() error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	f.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(f.Speakers)+1)
+	for i, s := range f.Speakers {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.proc.stop(10 * time.Second) }()
+	}
+	wg.Wait()
+	if f.server != nil {
+		errs[len(f.Speakers)] = f.server.stop(10 * time.Second)
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics scrapes a speaker's /metrics into name{labels} -> value (the
+// text exposition format, summed over nothing: one line one entry).
+func (s *Speaker) Metrics(ctx context.Context) (map[string]float64, error) {
+	req, err := newRequest(ctx, "http://"+s.Addr+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return parseMetrics(io.LimitReader(resp.Body, 4<<20))
+}
+
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// RSS reads a process's RssAnon and VmHWM in KiB from /proc.
+func RSS(pid int) (anonKiB, hwmKiB int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) < 2 {
+			continue
+		}
+		switch fs[0] {
+		case "RssAnon:":
+			anonKiB, _ = strconv.ParseInt(fs[1], 10, 64)
+		case "VmHWM:":
+			hwmKiB, _ = strconv.ParseInt(fs[1], 10, 64)
+		}
+	}
+	return anonKiB, hwmKiB, nil
+}
