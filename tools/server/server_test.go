@@ -14,6 +14,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -306,17 +307,8 @@ func TestTracker30Devices(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
-}
+func itoa(i int) string   { return strconv.Itoa(i) }
+func fmtInt(i int) string { return strconv.Itoa(i) }
 
 func TestWrongCredentialsRefused(t *testing.T) {
 	e := startEnv(t, "", "", nil)
