@@ -47,7 +47,6 @@ func decodeAll(t testing.TB, data []byte) ([]float32, Format) {
 	return all, d.Format()
 }
 
-
 // blockRef is one line of testdata/oggdec-blocks.tsv.
 type blockRef struct {
 	sum, abs []int64
