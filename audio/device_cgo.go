@@ -147,3 +147,13 @@ func deviceBackendCheck(backend string) (string, []string, error) {
 	}
 	return backendName(b), names, nil
 }
+
+func maBackendNumber(name string) int { b, _ := maBackend(name); return int(b) }
+
+func backendNameFor(name string) string {
+	b, err := maBackend(name)
+	if err != nil {
+		return ""
+	}
+	return backendName(b)
+}

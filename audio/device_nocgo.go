@@ -12,3 +12,7 @@ func openMalgo(cfg DeviceConfig, backend string, _ *slog.Logger) (Output, error)
 }
 
 func deviceBackendCheck(string) (string, []string, error) { return "", nil, ErrNoCgo }
+
+func maBackendNumber(string) int { return -1 }
+
+func backendNameFor(string) string { return "" }

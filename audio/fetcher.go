@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 const (
@@ -33,7 +34,7 @@ type fetcher struct {
 	src   Source
 	pkts  chan fetchMsg
 	free  chan []byte
-	seek  chan int64
+	seek  chan time.Duration
 	gen   atomic.Uint64
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -64,14 +65,14 @@ func newFetcher(src Source) *fetcher {
 		src:  src,
 		pkts: make(chan fetchMsg, fetchQueue),
 		free: make(chan []byte, fetchQueue+8),
-		seek: make(chan int64, 1),
+		seek: make(chan time.Duration, 1),
 		done: make(chan struct{}),
 	}
 }
 
-// requestSeek replaces any pending seek with target and returns the
-// generation its packets will carry.
-func (f *fetcher) requestSeek(target int64) uint64 {
+// requestSeek replaces any pending seek with target (a time offset) and
+// returns the generation its packets will carry.
+func (f *fetcher) requestSeek(target time.Duration) uint64 {
 	g := f.gen.Add(1)
 	select {
 	case <-f.seek:
@@ -96,8 +97,10 @@ func (f *fetcher) run(ctx context.Context) {
 		r = seekingCountingReader{countingReader{f}, s}
 	}
 	dmx := newDemuxer(r)
-	pendingSeek := int64(-1)
+	pendingSeek := time.Duration(-1)
 	ended := false
+	rate := int64(0) // from the identification header
+	packets := 0
 	send := func(m fetchMsg) bool {
 		for {
 			select {
@@ -119,7 +122,7 @@ func (f *fetcher) run(ctx context.Context) {
 			return
 		}
 		if pendingSeek >= 0 && dmx.dataStart >= 0 {
-			t := pendingSeek
+			t := int64(pendingSeek) * rate / int64(time.Second)
 			pendingSeek = -1
 			gen := f.gen.Load()
 			err := dmx.seekPage(t)
@@ -151,6 +154,11 @@ func (f *fetcher) run(ctx context.Context) {
 			}
 			send(fetchMsg{err: err, gen: gen})
 			continue
+		}
+		if packets++; packets == 1 {
+			if fm, err := checkIdentification(p.data); err == nil {
+				rate = int64(fm.SampleRate)
+			}
 		}
 		var b []byte
 		select {

@@ -615,12 +615,7 @@ func (p *Player) restartAt(ts *trackState, d time.Duration) error {
 	if ts.f == nil {
 		p.startFetcher(ts)
 	}
-	rate := ts.pcm.format.SampleRate
-	var target int64
-	if rate > 0 {
-		target = int64(d) * int64(rate) / int64(time.Second)
-	}
-	ts.gen = ts.f.requestSeek(target)
+	ts.gen = ts.f.requestSeek(d)
 	ts.waitGen = true
 	ts.wrote, ts.closed, ts.started, ts.err = false, false, false, nil
 	ts.base, ts.nextPos = d, d
@@ -728,7 +723,10 @@ func (p *Player) handleMsg(ts *trackState, m fetchMsg) {
 			ts.f.recycle(m.data)
 		}
 	}()
-	if m.gen != ts.gen || (ts.waitGen && !m.reset) {
+	// The three header packets are the first a fetcher sends and are never
+	// stale; anything else read before the latest seek is.
+	header := ts.pcm.headers < 3 && m.data != nil
+	if !header && (m.gen != ts.gen || (ts.waitGen && !m.reset)) {
 		return
 	}
 	if m.reset {
