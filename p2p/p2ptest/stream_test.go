@@ -53,7 +53,7 @@ func TestPeerCarriesTrack(t *testing.T) {
 	if s.BytesOrigin == 0 || s.BytesOrigin > 8*track.ChunkSize {
 		t.Errorf("origin sent %d bytes, want only the first chunks", s.BytesOrigin)
 	}
-	if bs := b.Node.Stats(); bs.BytesUp != ps.BytesDown || bs.ChunksServed == 0 {
+	if bs := b.Node.Stats(); bs.BytesUp < ps.BytesDown || bs.ChunksServed == 0 {
 		t.Errorf("b uploaded %d B in %d chunks, a downloaded %d B", bs.BytesUp, bs.ChunksServed, ps.BytesDown)
 	}
 }
