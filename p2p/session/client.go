@@ -285,15 +285,12 @@ func (c *Client) onPush(ctx context.Context, _ *wire.Conn, m *wire.Message) ([]b
 	return nil, nil
 }
 
+// setConn installs a live connection and wakes requests waiting for one.
 func (c *Client) setConn(conn *wire.Conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.conn = conn
-	if conn != nil {
-		close(c.ready)
-	} else {
-		c.ready = make(chan struct{})
-	}
+	close(c.ready)
 }
 
 // current returns the live connection, waiting for a reconnection.
@@ -341,7 +338,7 @@ func (c *Client) supervise() {
 			timer.Stop()
 		}
 		c.log.Warn("service connection lost; reconnecting", "err", conn.Err())
-		c.setConn(nil)
+		c.dropConn(conn)
 		conn.Close()
 		if !c.reconnect() {
 			return
@@ -407,12 +404,40 @@ func (c *Client) reannounce(conn *wire.Conn) {
 	}
 }
 
+// request sends a request on the current connection. Every session
+// request is idempotent, so one that fails because the connection went
+// away is sent again on the next connection, until ctx ends.
 func (c *Client) request(ctx context.Context, t wire.Type, payload []byte, prio wire.Priority) ([]byte, error) {
-	conn, err := c.current(ctx)
-	if err != nil {
-		return nil, err
+	for {
+		conn, err := c.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := conn.Request(ctx, t, payload, prio)
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		var re *wire.RemoteError
+		if errors.As(err, &re) && !errors.Is(err, wire.ErrGoAway) {
+			return nil, err // answered: the request itself failed
+		}
+		select {
+		case <-conn.Done():
+			c.dropConn(conn) // the supervisor reconnects; try again then
+		default:
+			return nil, err
+		}
 	}
-	return conn.Request(ctx, t, payload, prio)
+}
+
+// dropConn forgets conn if it is still the current connection.
+func (c *Client) dropConn(conn *wire.Conn) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == conn && conn != nil {
+		c.conn = nil
+		c.ready = make(chan struct{})
+	}
 }
 
 // Renew asks for a fresh device certificate for the same key.
