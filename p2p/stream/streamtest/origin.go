@@ -19,6 +19,7 @@ type Origin struct {
 	mu     sync.Mutex
 	tracks map[track.ID]*Track
 	ranges []string // Range headers seen, in order
+	byID   map[track.ID]int
 
 	Requests atomic.Int64 // every request
 	InFlight atomic.Int64 // requests being served now
@@ -30,7 +31,7 @@ type Origin struct {
 
 // NewOrigin serves the given tracks.
 func NewOrigin(tracks ...*Track) *Origin {
-	o := &Origin{tracks: map[track.ID]*Track{}}
+	o := &Origin{tracks: map[track.ID]*Track{}, byID: map[track.ID]int{}}
 	for _, t := range tracks {
 		o.tracks[t.ID] = t
 	}
@@ -51,6 +52,13 @@ func (o *Origin) TrackRequests() int {
 	return len(o.ranges)
 }
 
+// RequestsFor returns how many track (range) requests for id were served.
+func (o *Origin) RequestsFor(id track.ID) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.byID[id]
+}
+
 func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.Requests.Add(1)
 	o.InFlight.Add(1)
@@ -65,6 +73,7 @@ func (o *Origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := o.tracks[id]
 	if kind == "tracks" {
 		o.ranges = append(o.ranges, r.Header.Get("Range"))
+		o.byID[id]++
 	}
 	tamper := o.Tamper
 	o.mu.Unlock()
