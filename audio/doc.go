@@ -1,12 +1,52 @@
-// Package audio turns Ogg Vorbis bytes into sound: a streaming decoder that
-// reads from a byte source which blocks until bytes arrive, a PCM ring buffer
-// drained by the miniaudio (malgo) device callback, software volume, a gapless
-// player actor, and always-on accounting of playback latency and stutters.
+// Package audio turns Ogg Vorbis bytes into sound on a speaker.
 //
-// The byte source interface is declared here and satisfied by p2p's streamer.
-// cgo (malgo) is confined to one file behind build tags with a stub for
-// CGO_ENABLED=0.
+// # Pipeline
 //
-// Imports: the standard library, the Vorbis decoder and malgo. Never p2p,
-// cache or board.
+//	Source (blocking bytes) -> fetcher goroutine: Ogg demuxer (CRC, bounds)
+//	  -> packets on a bounded channel (buffers recycled)
+//	  -> player goroutine: Vorbis decode (jfreymuth/vorbis), granule trim,
+//	     format conversion, gain-free copy into the Ring
+//	  -> device callback (malgo, or VirtualOutput): render = ring read, gain
+//	     ramp, underrun and latency accounting
+//
+// A track's bytes are read by its own fetcher goroutine so that a Read that
+// blocks on a slow peer never blocks the player: the player keeps answering
+// commands, the ring drains, and the callback counts the stutter. The
+// player is an actor: one goroutine owns the queue, the decoders and the
+// producer side of the ring; its methods send it typed commands (closures
+// with reply channels) and wait. The ring is a lock-free single-producer
+// single-consumer buffer of float32 frames; the callback never allocates,
+// locks or blocks (its shared state is atomics, and the state it owns —
+// the current gain, the underrun flag — is touched by it alone).
+//
+// Gapless: the next track's fetcher starts (headers read, packets queued)
+// as soon as the current one starts decoding, and its first frame is
+// written to the ring right after the current one's last, so the device
+// never sees a gap. Tracks in another format are converted to the device's
+// (mono duplicated, 44.1 <-> 48 kHz by linear interpolation) instead of
+// reopening the device, so a format change never clicks. Pause, resume,
+// volume, seek and skip ramp the gain over 5 ms in the callback.
+//
+// Accounting: latency is measured from the command (play, next, previous,
+// seek) to the callback handing the track's first frame to the device, with
+// a timestamp taken in the callback. A stutter is an underrun while audio
+// was due. Stats and events (started, position, ended, underrun, error)
+// expose both; subscribers never block the player (a full subscriber drops
+// events, counted).
+//
+// Untrusted input: every Ogg page is CRC-checked and every size bounded
+// before allocation; the Vorbis identification and setup headers are
+// checked before the third-party decoder sees them (it trusts their sizes
+// and loops forever on an incomplete Huffman tree); decoder panics become
+// ErrCorrupt; samples are clamped. A corrupt or truncated track ends with an
+// error event and the queue goes on.
+//
+// cgo lives in device_cgo.go only; device_nocgo.go makes OpenDevice return
+// ErrNoCgo so that everything else builds and tests with CGO_ENABLED=0. Its
+// backend numbers follow miniaudio.h (malgo v0.11.24's BackendNull is off by
+// one and selects the custom backend).
+//
+// Imports: the standard library, github.com/jfreymuth/vorbis (through
+// oggvorbis's module), github.com/gen2brain/malgo (device_cgo.go only). Never
+// p2p, cache, board or firmware; tests may import tools/fixtures.
 package audio
