@@ -56,8 +56,9 @@ type CacheConfig struct {
 
 // AudioConfig selects the output.
 type AudioConfig struct {
-	Backend string `toml:"backend"` // auto, alsa, pulseaudio, null; default auto
-	Device  string `toml:"device"`  // backend device name; empty = default device
+	Backend string  `toml:"backend"` // auto, alsa, pulseaudio, null, virtual; default auto
+	Device  string  `toml:"device"`  // backend device name; empty = default device
+	Speed   float64 `toml:"speed"`   // backend "virtual" only: plays at this many times real time (benchmarks, demo); default 1
 }
 
 // PeerConfig configures the peer overlay.
@@ -103,7 +104,7 @@ func DefaultConfig() Config {
 	return Config{
 		Device:  DeviceConfig{Name: host, StateDir: "/var/lib/starling", CacheDir: "/var/cache/starling"},
 		Cache:   CacheConfig{Capacity: "10%", Cap: "10GB"},
-		Audio:   AudioConfig{Backend: "auto"},
+		Audio:   AudioConfig{Backend: "auto", Speed: 1},
 		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true},
 		Stream:  StreamConfig{WellFilledSeconds: 10, LowSeconds: 5, VeryLowSeconds: 2, OriginAheadSeconds: 15, PrefetchSeconds: 30, OriginPrefetchSeconds: 10},
 		Control: ControlConfig{Listen: ":7410", MDNS: true},
@@ -179,9 +180,14 @@ func (c *Config) Validate() error {
 		bad("cache.capacity", "%v", err)
 	}
 	switch c.Audio.Backend {
-	case "auto", "alsa", "pulseaudio", "null":
+	case "auto", "alsa", "pulseaudio", "null", "virtual":
 	default:
-		bad("audio.backend", "want auto, alsa, pulseaudio or null, got %q (null plays headless)", c.Audio.Backend)
+		bad("audio.backend", "want auto, alsa, pulseaudio, null or virtual, got %q (null plays headless)", c.Audio.Backend)
+	}
+	if c.Audio.Speed < 0.1 || c.Audio.Speed > 1000 {
+		bad("audio.speed", "want 0.1..1000, got %g", c.Audio.Speed)
+	} else if c.Audio.Speed != 1 && c.Audio.Backend != "virtual" {
+		bad("audio.speed", "only the virtual backend plays faster or slower than real time (backend is %q)", c.Audio.Backend)
 	}
 	if c.Peer.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Peer.Listen); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/starling-audio/starling/cache"
 	"github.com/starling-audio/starling/firmware/control"
 	"github.com/starling-audio/starling/p2p/origin"
+	"github.com/starling-audio/starling/p2p/session"
 	"github.com/starling-audio/starling/p2p/stream"
 	"github.com/starling-audio/starling/p2p/track"
 )
@@ -150,6 +151,15 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 
 	// 3. Audio output and player.
 	out := d.Output
+	var virtual *audio.VirtualOutput
+	if out == nil && cfg.Audio.Backend == "virtual" {
+		virtual, err = audio.NewVirtualOutput(audio.VirtualConfig{})
+		if err != nil {
+			return err
+		}
+		out = virtual
+		log.Info("audio on the virtual clock", "speed", cfg.Audio.Speed)
+	}
 	if out == nil {
 		out, err = audio.OpenDevice(audio.DeviceConfig{Backend: cfg.Audio.Backend}, log)
 		if err != nil {
@@ -197,7 +207,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	scfg.PrefetchSearch = seconds(cfg.Stream.PrefetchSeconds)
 	scfg.PrefetchOrigin = seconds(cfg.Stream.OriginPrefetchSeconds)
 	scfg.Logger = log
-	streamer, err := stream.New(scfg, stream.Deps{Store: c, Catalog: cat, Origin: org})
+	deps := stream.Deps{Store: c, Catalog: cat, Origin: org}
+	var peers *peerLink
+	if link != nil && cfg.Peer.Enabled && cfg.Peer.Listen != "" {
+		peers = &peerLink{cfg: cfg.Peer, link: link, c: c, log: log}
+		deps.Peers, deps.Uploads = peers, peers
+	}
+	streamer, err := stream.New(scfg, deps)
 	if err != nil {
 		return fmt.Errorf("creating the streamer: %w", err)
 	}
@@ -209,8 +225,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		meta: map[track.ID]control.Track{}, streams: map[string]*openStream{},
 	}
 	d.onClose(func() error { pb.closeAll(); return nil })
-	m := newMetrics(metricSources{player: player, streamer: streamer, cache: c,
-		loggedIn: func() bool { return link != nil && link.loggedIn.Load() }})
+	msrc := metricSources{player: player, streamer: streamer, cache: c,
+		loggedIn: func() bool { return link != nil && link.loggedIn.Load() }}
+	if peers != nil {
+		pb.neigh, msrc.neighbours, msrc.uploaded = peers.neighbours, peers.neighbours, peers.uploaded
+	}
+	m := newMetrics(msrc)
 	d.mu.Lock()
 	d.playback, d.metrics = pb, m
 	d.mu.Unlock()
@@ -219,12 +239,18 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err := player.Start(gctx); err != nil {
 		return fmt.Errorf("starting the player: %w", err)
 	}
+	if virtual != nil {
+		g.Go(func() error { return virtual.Run(gctx, cfg.Audio.Speed) })
+	}
 	g.Go(func() error { return b.Run(gctx) })
 	g.Go(func() error { return b.Dispatch(gctx, pb) })
 	g.Go(func() error { return streamer.Run(gctx) })
 	if link != nil {
 		g.Go(func() error { return link.Run(gctx) })
 		g.Go(func() error { return d.announceLoop(gctx, link, c) })
+	}
+	if peers != nil {
+		g.Go(func() error { return peers.Run(gctx) })
 	}
 	g.Go(func() error { return d.eventLoop(gctx, player, pb, m, b) })
 
@@ -311,14 +337,33 @@ func (d *Daemon) eventLoop(ctx context.Context, p *audio.Player, pb *playback, m
 	}
 }
 
-// announceLoop tells the tracker which complete tracks this speaker holds,
-// at login and then every 30 s (the session re-announces after reconnects).
+// announceLoop tells the tracker which complete tracks this speaker holds:
+// every track that became complete within 2 s (the list is an in-memory
+// scan of the cache's index); the session re-announces all after a
+// reconnect.
 func (d *Daemon) announceLoop(ctx context.Context, link *serviceLink, c *cache.Cache) error {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	sent := map[track.ID]bool{}
+	var client *session.Client
 	for {
-		if ids, err := c.CompleteTracks(); err == nil {
-			if err := link.announce(ctx, d.cfg.Peer.Advertise, ids); err != nil && !errors.Is(err, ErrOffline) && ctx.Err() == nil {
+		cur, _ := link.client()
+		if cur != client { // a new login: the session has its own record
+			clear(sent)
+		}
+		if ids, err := c.CompleteTracks(); err == nil && cur != nil {
+			var fresh []track.ID
+			for _, id := range ids {
+				if !sent[id] {
+					fresh = append(fresh, id)
+				}
+			}
+			if err := link.announce(ctx, d.advertise(), fresh); err == nil {
+				for _, id := range fresh {
+					sent[id] = true
+				}
+				client = cur
+			} else if !errors.Is(err, ErrOffline) && ctx.Err() == nil {
 				d.log.Warn("announcing cached tracks failed", "err", err)
 			}
 		}
@@ -328,6 +373,18 @@ func (d *Daemon) announceLoop(ctx context.Context, link *serviceLink, c *cache.C
 		case <-t.C:
 		}
 	}
+}
+
+// advertise is the peer address announced to the tracker; empty when this
+// speaker does not serve peers.
+func (d *Daemon) advertise() string {
+	if !d.cfg.Peer.Enabled || d.cfg.Peer.Listen == "" {
+		return ""
+	}
+	if d.cfg.Peer.Advertise != "" {
+		return d.cfg.Peer.Advertise
+	}
+	return d.cfg.Peer.Listen
 }
 
 // watchdog feeds systemd's watchdog only while the audio device keeps

@@ -3,6 +3,8 @@ package firmware
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,7 +21,13 @@ func TestSelfTestPasses(t *testing.T) {
 
 func TestSelfTestReportsFailure(t *testing.T) {
 	var out bytes.Buffer
-	err := SelfTest(context.Background(), SelfTestOptions{Version: "test", Dir: "/nonexistent/starling", Out: &out})
+	// A regular file as the scratch "directory": nothing can be made under
+	// it, even by root.
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := SelfTest(context.Background(), SelfTestOptions{Version: "test", Dir: notDir, Out: &out})
 	if err == nil {
 		t.Fatal("self-test passed with an unwritable scratch directory")
 	}

@@ -9,6 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +31,8 @@ type Options struct {
 	Stagger        time.Duration // between speakers' starts
 	AudibleSpeaker int           // -1: all headless
 	NoPeers        bool
+	Query          string  // catalogue search whose first Plays results every speaker plays
+	Speed          float64 // > 1: speakers play on the virtual clock this much faster
 	Out            io.Writer
 	Live           bool // Out is a terminal: redraw the table every second
 	Log            *slog.Logger
@@ -58,16 +64,16 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Plays <= 0 {
 		o.Plays = 3
 	}
-	fmt.Fprintf(o.Out, "starting a catalogue service and %d speakers on loopback (peers %v)...\n", o.Speakers, !o.NoPeers)
+	fmt.Fprintf(o.Out, "starting a catalogue service and %d speakers on loopback (peers %v, playing at %gx real time)...\n", o.Speakers, !o.NoPeers, max(o.Speed, 1))
 	f, err := fleet.Start(ctx, fleet.Options{Dir: o.Dir, Bin: o.Bin, Speakers: o.Speakers, Tracks: o.Tracks,
-		Copies: o.Copies, AudibleSpeaker: o.AudibleSpeaker, NoPeers: o.NoPeers, Log: o.Log})
+		Copies: o.Copies, AudibleSpeaker: o.AudibleSpeaker, NoPeers: o.NoPeers, Speed: o.Speed, Log: o.Log})
 	if err != nil {
 		return sum, err
 	}
 	defer f.Close()
 
 	first := f.Speakers[0].Control
-	res, err := first.Search(ctx, "starling", 0, o.Plays)
+	res, err := first.Search(ctx, o.Query, 0, o.Plays)
 	list, total := res.Tracks, res.Total
 	if err != nil {
 		return sum, fmt.Errorf("searching the catalogue: %w", err)
@@ -237,3 +243,40 @@ func printSummary(w io.Writer, s Summary) {
 	}
 }
 
+// MakeTracks writes n music-like Ogg Vorbis tracks of the given length into
+// dir with sox and oggenc (vorbis-tools; `make setup` installs both): chords
+// that differ per track, a little noise and a melody line, so every track
+// decodes to distinct audio at about the catalogue's bit rate.
+func MakeTracks(ctx context.Context, dir string, n int, seconds int) ([]string, error) {
+	for _, tool := range []string{"sox", "oggenc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("making demo tracks needs %s (run `make setup`, or apt-get install sox vorbis-tools): %w", tool, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	roots := []float64{220, 246.94, 261.63, 293.66, 329.63, 349.23, 392, 440}
+	var out []string
+	for i := range n {
+		root := roots[i%len(roots)] * float64(1+i/len(roots))
+		wav := filepath.Join(dir, fmt.Sprintf("track-%02d.wav", i+1))
+		ogg := strings.TrimSuffix(wav, ".wav") + ".ogg"
+		half := seconds / 2
+		synth := []string{"-q", "-n", "-r", "44100", "-c", "2", "-b", "16", wav,
+			"synth", strconv.Itoa(half), "sine", ftoa(root), "sine", ftoa(root * 1.25), "sine", ftoa(root * 1.5), "pinknoise", "gain", "-9", ":",
+			"synth", strconv.Itoa(seconds - half), "pluck", ftoa(root * 2), "square", ftoa(root / 2), "tremolo", "5", "30", "gain", "-12"}
+		if b, err := exec.CommandContext(ctx, "sox", synth...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("sox: %w: %s", err, b)
+		}
+		if b, err := exec.CommandContext(ctx, "oggenc", "-Q", "-q", "5", "-t", fmt.Sprintf("Demo Track %d", i+1),
+			"-a", "Starling Demo Band", "-l", "Loopback Sessions", "-N", strconv.Itoa(i+1), "-o", ogg, wav).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("oggenc: %w: %s", err, b)
+		}
+		os.Remove(wav)
+		out = append(out, ogg)
+	}
+	return out, nil
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }

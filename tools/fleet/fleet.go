@@ -41,6 +41,9 @@ type Options struct {
 	// AudibleSpeaker, when >= 0, gives that one speaker "auto" instead.
 	Backend        string
 	AudibleSpeaker int
+	// Speed > 1 plays on the virtual clock (backend "virtual") this many
+	// times faster than real time.
+	Speed float64
 	// Peers enables the peer overlay (default true via NoPeers=false).
 	NoPeers bool
 	// ExtraConfig is appended to every speaker's TOML config.
@@ -255,9 +258,12 @@ func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string
 	if err != nil {
 		return nil, err
 	}
-	backend := o.Backend
+	backend, speed := o.Backend, 1.0
+	if o.Speed > 1 {
+		backend, speed = "virtual", o.Speed
+	}
 	if o.AudibleSpeaker == i {
-		backend = "auto"
+		backend, speed = "auto", 1
 	}
 	peerListen := fmt.Sprintf("127.0.0.1:%d", peerPort)
 	if o.NoPeers {
@@ -276,6 +282,7 @@ credentials = %q
 
 [audio]
 backend = %q
+speed = %g
 
 [control]
 listen = "127.0.0.1:%d"
@@ -296,7 +303,7 @@ profile = "fake"
 memory_limit = "40MiB"
 %s
 `, name, filepath.Join(dir, "state"), filepath.Join(dir, "cache"), f.SessionAddr, f.OriginURL, credPath,
-		backend, ctlPort, peerListen, peerListen, !o.NoPeers, o.ExtraConfig)
+		backend, speed, ctlPort, peerListen, peerListen, !o.NoPeers, o.ExtraConfig)
 	cfgPath := filepath.Join(dir, "starlingd.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -29,12 +29,14 @@ type cli struct {
 	Dir      string        `help:"Work directory (default: a temporary one, removed at the end)." type:"path"`
 	Keep     bool          `help:"Keep the work directory (logs, caches) at the end."`
 	Speakers int           `help:"Number of speakers." default:"3"`
-	Copies   int           `help:"Ingest each fixture this many times (distinct keys: distinct tracks)." default:"2"`
+	Copies   int           `help:"Ingest each track this many times (distinct keys: distinct tracks)." default:"1"`
 	Tracks   int           `help:"Tracks each speaker plays in sequence." default:"3"`
-	Stagger  time.Duration `help:"Speaker k starts this long after speaker k-1." default:"8s"`
+	Stagger  time.Duration `help:"Speaker k starts this long after speaker k-1." default:"6s"`
 	Audible  bool          `help:"Let the first speaker play on this machine's sound card (backend auto) instead of the null device."`
 	NoPeers  bool          `name:"no-p2p" help:"Origin only: the baseline."`
-	Fixtures string        `help:"Directory of .ogg files to ingest." default:"tools/fixtures" type:"path"`
+	Music    string        `help:"Directory of .ogg files to ingest instead of generated tracks." type:"path"`
+	Length   int           `help:"Length in seconds of each generated track." default:"40"`
+	Speed    float64       `help:"Play this many times faster than real time on the virtual clock (1 = real time on the null device)." default:"4"`
 	Timeout  time.Duration `help:"Give up after this long." default:"110s"`
 }
 
@@ -59,14 +61,27 @@ func main() {
 			defer os.RemoveAll(d)
 		}
 	}
-	tracks, _ := filepath.Glob(filepath.Join(c.Fixtures, "*.ogg"))
+	query := "starling demo"
+	var tracks []string
+	if c.Music != "" {
+		tracks, _ = filepath.Glob(filepath.Join(c.Music, "*.ogg"))
+		query = ""
+	} else {
+		var err error
+		fmt.Printf("making %d demo tracks of %d s with sox and oggenc...\n", c.Tracks, c.Length)
+		if tracks, err = demo.MakeTracks(ctx, dir, c.Tracks, c.Length); err != nil {
+			fmt.Fprintln(os.Stderr, "starling-demo:", err)
+			os.Exit(1)
+		}
+	}
 	audible := -1
 	if c.Audible {
 		audible = 0
+		c.Speed = 1 // a sound card plays in real time
 	}
 	sum, err := demo.Run(ctx, demo.Options{
 		Dir: dir, Bin: c.Bin, Speakers: c.Speakers, Tracks: tracks, Copies: c.Copies,
-		Plays: c.Tracks, Stagger: c.Stagger, AudibleSpeaker: audible, NoPeers: c.NoPeers,
+		Plays: c.Tracks, Stagger: c.Stagger, AudibleSpeaker: audible, NoPeers: c.NoPeers, Query: query, Speed: c.Speed,
 		Out: os.Stdout, Live: term.IsTerminal(int(os.Stdout.Fd())), Log: log,
 	})
 	if err != nil {
