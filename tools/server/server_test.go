@@ -588,3 +588,24 @@ func TestTrackerUnit(t *testing.T) {
 		t.Fatalf("offline filter: %+v", none)
 	}
 }
+
+// TestClientRenewsCertificate: a client whose clock says a third of the
+// certificate's validity is left renews it by itself, keeping its peer ID.
+func TestClientRenewsCertificate(t *testing.T) {
+	e := startEnv(t, "", "", nil)
+	cfg := e.device("renewer")
+	cfg.Now = func() time.Time { return time.Now().Add(20 * time.Hour) } // 4 h of 24 left
+	c := e.dial(cfg)
+	first, pid := c.CertExpiry(), c.PeerID()
+	ctx := ctxT(t)
+	for c.CertExpiry().Equal(first) {
+		select {
+		case <-ctx.Done():
+			t.Fatal("certificate not renewed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if c.PeerID() != pid {
+		t.Fatal("peer ID changed on renewal")
+	}
+}
