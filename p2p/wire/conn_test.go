@@ -444,7 +444,7 @@ func TestSendQueueBoundedAgainstNonReader(t *testing.T) {
 	sent := make(chan int, 1)
 	go func() {
 		n := 0
-		for i := uint32(1); i <= 200; i++ {
+		for i := uint32(1); i <= 5000; i++ {
 			if _, err := x.Write(mustFrame(Header{Type: typeEcho, ID: i}, nil)); err != nil {
 				break
 			}
@@ -463,7 +463,7 @@ func TestSendQueueBoundedAgainstNonReader(t *testing.T) {
 	}
 	srv.Close()
 	x.Close()
-	if n := <-sent; n >= 200 {
+	if n := <-sent; n >= 5000 {
 		t.Fatalf("the server kept reading all %d requests", n)
 	}
 }
