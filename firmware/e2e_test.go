@@ -1,0 +1,197 @@
+package firmware_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/starling-audio/starling/firmware/control"
+	"github.com/starling-audio/starling/tools/fixtures"
+	"github.com/starling-audio/starling/tools/fleet"
+)
+
+// TestEndToEnd drives real starlingd processes and a real starling-server
+// through the control API: play, queue, volume, pause, resume, next; checks
+// the event stream and the metrics, and that a second speaker takes a track
+// the first one played from it rather than from the origin.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs real processes; skipped with -short")
+	}
+	if os.Getenv("STARLING_TEST_EXEC") != "" {
+		t.Skip("runs host processes; the arm64 daemon is covered by the qemu-system boot test")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not on PATH")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	build := exec.Command(gobin, "build", "-o", bin+"/",
+		"github.com/starling-audio/starling/firmware/cmd/starlingd",
+		"github.com/starling-audio/starling/tools/starling-server",
+		"github.com/starling-audio/starling/tools/starling-ingest")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building: %v\n%s", err, out)
+	}
+	var tracks []string
+	for _, name := range []string{fixtures.Chord44kStereo, fixtures.Pluck44kStereo} {
+		b, err := fixtures.Read(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tracks = append(tracks, p)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	f, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(dir, "fleet"), Bin: bin, Speakers: 2, Tracks: tracks, Speed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s1, s2 := f.Speakers[0], f.Speakers[1]
+
+	// Collect speaker 1's events.
+	var mu sync.Mutex
+	var events []control.Event
+	evCtx, evStop := context.WithCancel(ctx)
+	evDone := make(chan struct{})
+	go func() {
+		defer close(evDone)
+		s1.Control.Events(evCtx, func(e control.Event) error {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	countEvents := func(typ string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, e := range events {
+			if e.Type == typ {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, cond func(control.Status) bool) control.Status {
+		t.Helper()
+		for {
+			st, err := s1.Control.Status(ctx)
+			if err == nil && cond(st) {
+				return st
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v (last status %+v, err %v; log %s)", what, ctx.Err(), st, err, s1.LogPath())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	chord, err := s1.Control.Play(ctx, control.PlayRequest{Query: "chord"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pluck, err := s1.Control.Queue(ctx, control.PlayRequest{Query: "pluck"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chord.ID == pluck.ID || chord.Title == "" {
+		t.Fatalf("search resolved to %+v and %+v", chord, pluck)
+	}
+	waitFor("chord playing", func(s control.Status) bool {
+		return s.State == control.StatePlaying && s.Track != nil && s.Track.ID == chord.ID && s.PositionMs > 0
+	})
+	if err := s1.Control.SetVolume(ctx, 30); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("volume 30", func(s control.Status) bool { return s.Volume == 30 })
+
+	if err := s1.Control.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	paused := waitFor("paused", func(s control.Status) bool { return s.State == control.StatePaused })
+	time.Sleep(300 * time.Millisecond) // let a playing clock move, if it wrongly does
+	// Pause takes effect at the device's next period (1024 frames, 23 ms);
+	// at 2x a running clock would have moved 600 ms.
+	if st, _ := s1.Control.Status(ctx); st.PositionMs-paused.PositionMs > 50 || st.State != control.StatePaused {
+		t.Fatalf("position moved while paused: %d -> %d (%s)", paused.PositionMs, st.PositionMs, st.State)
+	}
+	if err := s1.Control.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("resumed", func(s control.Status) bool { return s.State == control.StatePlaying && s.PositionMs > paused.PositionMs })
+
+	if err := s1.Control.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("pluck playing after next", func(s control.Status) bool {
+		return s.Track != nil && s.Track.ID == pluck.ID && s.State == control.StatePlaying
+	})
+	waitFor("queue played out", func(s control.Status) bool { return s.State == control.StateStopped })
+
+	if n := countEvents(control.EventTrack); n < 2 {
+		t.Errorf("saw %d track events, want at least 2 (one per started track)", n)
+	}
+	if n := countEvents(control.EventStatus); n < 1 {
+		t.Errorf("the event stream did not start with a status event")
+	}
+	m, err := s1.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["starling_playback_latency_seconds_count"] < 2 {
+		t.Errorf("latency histogram has %v samples, want >= 2", m["starling_playback_latency_seconds_count"])
+	}
+	if m[`starling_stream_bytes_total{source="origin"}`] <= 0 {
+		t.Errorf("speaker 1 fetched nothing from the origin: %v", m)
+	}
+	if m["starling_stutters_total"] != 0 {
+		t.Errorf("speaker 1 stuttered %v times on loopback", m["starling_stutters_total"])
+	}
+
+	// Speaker 2 plays what speaker 1 has: peers must carry most of it once
+	// speaker 1 has announced the track.
+	for {
+		if _, err := s2.Control.Play(ctx, control.PlayRequest{TrackID: pluck.ID}); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	for {
+		st, err := s2.Control.Status(ctx)
+		if err == nil && st.State == control.StateStopped && st.Sources.Origin+st.Sources.Peers > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("speaker 2 did not finish: %v", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	m2, err := s2.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peers := m2[`starling_stream_bytes_total{source="peers"}`]; peers <= 0 {
+		t.Errorf("speaker 2 got no bytes from peers (origin %v); logs %s", m2[`starling_stream_bytes_total{source="origin"}`], s2.LogPath())
+	}
+
+	evStop()
+	<-evDone
+	if err := f.Close(); err != nil {
+		t.Fatalf("a process did not stop cleanly: %v", err)
+	}
+}
