@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/starling-audio/starling/tools/fixtures"
 )
@@ -20,6 +21,8 @@ func FuzzDecoder(f *testing.F) {
 	}
 	f.Add([]byte("OggS"), uint16(0))
 	f.Fuzz(func(t *testing.T, data []byte, seek uint16) {
+		hang := time.AfterFunc(10*time.Second, func() { panic("decoder hung for 10 s on this input") })
+		defer hang.Stop()
 		d, err := NewDecoder(bytes.NewReader(data))
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrUnsupported) {

@@ -13,9 +13,12 @@ import (
 // lookup loop spin on a corrupt packet).
 
 const (
-	maxCodebookEntries = 1 << 17 // per codebook (real encoders stay below 2^14)
-	maxCodebookValues  = 1 << 20 // entries*dimensions per codebook
-	maxTotalValues     = 1 << 22 // over all codebooks: 16 MiB of float32 at most
+	maxCodebookEntries = 1 << 14 // per codebook (libvorbis's largest is 3^8 = 6561)
+	// The decoder builds each Huffman tree in time quadratic in its entries;
+	// this bounds the sum of squares (oggenc q5 files: about 4.5e7).
+	maxEntriesSquared = 1 << 28
+	maxCodebookValues = 1 << 20 // entries*dimensions per codebook
+	maxTotalValues    = 1 << 22 // over all codebooks: 16 MiB of float32 at most
 )
 
 // checkIdentification validates the first header packet and returns the
@@ -108,7 +111,7 @@ func checkSetup(p []byte) error {
 	if err != nil {
 		return err
 	}
-	total := uint64(0)
+	total, squares := uint64(0), uint64(0)
 	for cb := uint32(0); cb <= n; cb++ {
 		sync, err := r.read(24)
 		if err != nil {
@@ -126,6 +129,10 @@ func checkSetup(p []byte) error {
 			return fmt.Errorf("%w: codebook %d has %d entries of %d dimensions", ErrCorrupt, cb, entries, dims)
 		}
 		total += uint64(entries) * uint64(dims)
+		squares += uint64(entries) * uint64(entries)
+		if squares > maxEntriesSquared {
+			return fmt.Errorf("%w: codebooks too large to build", ErrCorrupt)
+		}
 		if total > maxTotalValues {
 			return fmt.Errorf("%w: codebooks hold more than %d values", ErrCorrupt, maxTotalValues)
 		}
