@@ -48,6 +48,15 @@ type Options struct {
 	NoPeers bool
 	// ExtraConfig is appended to every speaker's TOML config.
 	ExtraConfig string
+	// Net, when set, gives per-speaker network overrides (addresses of
+	// delaying proxies in front of the service and of the speaker's own
+	// peer listener). It is called once per speaker with the speaker's
+	// index and the addresses it would use by default.
+	Net func(i int, def NetAddrs) (NetAddrs, error)
+	// MemoryLimit, when > 0, runs every speaker inside its own cgroup v1
+	// memory group of this many bytes (needs root and
+	// /sys/fs/cgroup/memory); see Speaker.CgroupStats.
+	MemoryLimit int64
 	// Log receives progress lines (default: discard).
 	Log *slog.Logger
 }
@@ -60,6 +69,9 @@ type Fleet struct {
 	OriginURL, SessionAddr, MetricsAddr string
 
 	server *proc
+	bin    func(string) string
+	state  string
+	cgroup string // parent memory cgroup directory, "" when unused
 	mu     sync.Mutex
 	closed bool
 }
@@ -72,14 +84,26 @@ type Speaker struct {
 	Addr    string // control API host:port
 	Token   string
 	Control *control.Client
-	proc    *proc
+	// Net is where the speaker connects and what it advertises.
+	Net NetAddrs
+	// Cgroup is the speaker's memory cgroup directory ("" when unused).
+	Cgroup string
+
+	pmu  sync.Mutex
+	proc *proc
 }
 
-// PID is the speaker's process ID.
-func (s *Speaker) PID() int { return s.proc.cmd.Process.Pid }
+func (s *Speaker) process() *proc {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.proc
+}
+
+// PID is the speaker's process ID (of its latest start).
+func (s *Speaker) PID() int { return s.process().cmd.Process.Pid }
 
 // LogPath is where the speaker's stderr goes.
-func (s *Speaker) LogPath() string { return s.proc.logPath }
+func (s *Speaker) LogPath() string { return s.process().logPath }
 
 type proc struct {
 	cmd     *exec.Cmd
@@ -90,7 +114,7 @@ type proc struct {
 }
 
 func start(ctx context.Context, logPath string, name string, args ...string) (*proc, error) {
-	f, err := os.Create(logPath)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +203,7 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		}
 	}
 	catDir, stateDir := filepath.Join(o.Dir, "catalog"), filepath.Join(o.Dir, "server-state")
-	f = &Fleet{opts: o}
+	f = &Fleet{opts: o, bin: bin, state: stateDir}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -218,6 +242,12 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		return f, fmt.Errorf("fleet: service did not start: %w (log: %s)", err, f.server.logPath)
 	}
 
+	if o.MemoryLimit > 0 {
+		if f.cgroup, err = makeCgroupParent(); err != nil {
+			return f, err
+		}
+	}
+
 	// Speakers.
 	for i := 0; i < o.Speakers; i++ {
 		s, err := f.startSpeaker(ctx, i, bin, stateDir)
@@ -228,7 +258,7 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	}
 	for _, s := range f.Speakers {
 		if err := waitReady(ctx, s); err != nil {
-			return f, fmt.Errorf("fleet: %s did not become ready: %w (log: %s)", s.Name, err, s.proc.logPath)
+			return f, fmt.Errorf("fleet: %s did not become ready: %w (log: %s)", s.Name, err, s.LogPath())
 		}
 	}
 	o.Log.Info("fleet ready", "speakers", len(f.Speakers), "session", f.SessionAddr, "origin", f.OriginURL)
@@ -269,6 +299,12 @@ func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string
 	if o.NoPeers {
 		peerListen = ""
 	}
+	na := NetAddrs{Session: f.SessionAddr, Origin: f.OriginURL, PeerListen: peerListen, Advertise: peerListen}
+	if o.Net != nil {
+		if na, err = o.Net(i, na); err != nil {
+			return nil, fmt.Errorf("fleet: network of %s: %w", name, err)
+		}
+	}
 	cfg := fmt.Sprintf(`# written by tools/fleet
 [device]
 name = %q
@@ -302,17 +338,45 @@ profile = "fake"
 [runtime]
 memory_limit = "40MiB"
 %s
-`, name, filepath.Join(dir, "state"), filepath.Join(dir, "cache"), f.SessionAddr, f.OriginURL, credPath,
-		backend, speed, ctlPort, peerListen, peerListen, !o.NoPeers, o.ExtraConfig)
+`, name, filepath.Join(dir, "state"), filepath.Join(dir, "cache"), na.Session, na.Origin, credPath,
+		backend, speed, ctlPort, na.PeerListen, na.Advertise, !o.NoPeers, o.ExtraConfig)
 	cfgPath := filepath.Join(dir, "starlingd.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := start(ctx, filepath.Join(dir, "starlingd.log"), bin("starlingd"), "run", "--config", cfgPath)
-	if err != nil {
+	s := &Speaker{Name: name, Dir: dir, Config: cfgPath, Addr: fmt.Sprintf("127.0.0.1:%d", ctlPort), Net: na}
+	if f.cgroup != "" {
+		if s.Cgroup, err = makeCgroup(f.cgroup, name, o.MemoryLimit); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.launch(ctx, s); err != nil {
 		return nil, err
 	}
-	return &Speaker{Name: name, Dir: dir, Config: cfgPath, Addr: fmt.Sprintf("127.0.0.1:%d", ctlPort), proc: p}, nil
+	return s, nil
+}
+
+// launch starts (or restarts) the speaker's daemon, inside its cgroup when
+// it has one. The log is appended to across restarts.
+func (f *Fleet) launch(ctx context.Context, s *Speaker) error {
+	logPath := filepath.Join(s.Dir, "starlingd.log")
+	p, err := start(ctx, logPath, f.bin("starlingd"), "run", "--config", s.Config)
+	if err != nil {
+		return err
+	}
+	if s.Cgroup != "" {
+		// The daemon is placed right after fork; the first milliseconds of
+		// its start-up run outside the limit, which is fine for a memory
+		// ceiling measured over minutes.
+		if err := joinCgroup(s.Cgroup, p.cmd.Process.Pid); err != nil {
+			p.stop(5 * time.Second)
+			return err
+		}
+	}
+	s.pmu.Lock()
+	s.proc = p
+	s.pmu.Unlock()
+	return nil
 }
 
 func waitTCP(ctx context.Context, addr string, p *proc) error {
@@ -336,7 +400,7 @@ func waitTCP(ctx context.Context, addr string, p *proc) error {
 }
 
 func waitReady(ctx context.Context, s *Speaker) error {
-	if err := waitTCP(ctx, s.Addr, s.proc); err != nil {
+	if err := waitTCP(ctx, s.Addr, s.process()); err != nil {
 		return err
 	}
 	tok, err := control.ReadTokenFile(filepath.Join(s.Dir, "state", "control.token"))
@@ -378,11 +442,14 @@ func (f *Fleet) Close() error {
 	errs := make([]error, len(f.Speakers)+1)
 	for i, s := range f.Speakers {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.proc.stop(10 * time.Second) }()
+		go func() { defer wg.Done(); errs[i] = s.process().stop(10 * time.Second) }()
 	}
 	wg.Wait()
 	if f.server != nil {
 		errs[len(f.Speakers)] = f.server.stop(10 * time.Second)
+	}
+	if f.cgroup != "" {
+		errs = append(errs, removeCgroups(f.cgroup, f.Speakers))
 	}
 	return errors.Join(errs...)
 }

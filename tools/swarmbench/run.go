@@ -1,0 +1,476 @@
+package swarmbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/starling-audio/starling/firmware/control"
+	"github.com/starling-audio/starling/p2p/track"
+	"github.com/starling-audio/starling/tools/demo"
+	"github.com/starling-audio/starling/tools/fleet"
+	"github.com/starling-audio/starling/tools/swarmbench/netem"
+)
+
+// Sample is one point of the bytes-over-time series: cumulative bytes by
+// source, summed over the fleet, at SimSeconds of simulated time.
+type Sample struct {
+	SimSeconds           float64
+	Origin, Peers, Cache float64
+}
+
+// speaker is the benchmark's view of one daemon.
+type speaker struct {
+	i  int
+	fs *fleet.Speaker
+
+	mu         sync.Mutex
+	base, last counters // counters of earlier processes; of the current one
+	gen        int      // bumps when the process is stopped
+	peakAnon   int64    // KiB
+	peakHWM    int64    // KiB
+	plays      int
+	skips      int
+	leaves     int
+	ctlErrors  int
+	unexpected int // exits the benchmark did not cause
+}
+
+func (s *speaker) total() counters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.base.add(s.last)
+}
+
+// Run runs one benchmark and returns its result and the bytes series.
+func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
+	var res Result
+	if err := cfg.defaults(); err != nil {
+		return res, nil, err
+	}
+	log := cfg.Log.With("component", "swarmbench")
+	if _, err := os.Stat(filepath.Join(cfg.Dir, "fleet")); err == nil {
+		return res, nil, fmt.Errorf("%w: %s holds an earlier run; give an empty or new directory", ErrConfig, cfg.Dir)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return res, nil, fmt.Errorf("creating the run directory: %w", err)
+	}
+	files, err := demo.MakeTracks(ctx, filepath.Join(cfg.Dir, "audio"), cfg.Distinct, cfg.TrackSeconds)
+	if err != nil {
+		return res, nil, fmt.Errorf("making tracks: %w", err)
+	}
+	copies := (cfg.Tracks + cfg.Distinct - 1) / cfg.Distinct
+
+	netCtx, stopNet := context.WithCancel(ctx)
+	defer stopNet()
+	var nw *network
+	var netFn func(int, fleet.NetAddrs) (fleet.NetAddrs, error)
+	if !cfg.NoNetem {
+		nw = newNetwork(netCtx, &cfg)
+		defer nw.close()
+		netFn = nw.speaker
+	}
+	log.Info("starting fleet", "speakers", cfg.Speakers, "tracks", cfg.Distinct*copies)
+	fl, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(cfg.Dir, "fleet"), Bin: cfg.Bin, Speakers: cfg.Speakers,
+		Tracks: files, Copies: copies, Speed: cfg.Speed, NoPeers: cfg.NoP2P, ExtraConfig: cfg.ExtraConfig,
+		Net: netFn, MemoryLimit: cfg.MemoryLimit, Log: log})
+	if err != nil {
+		return res, nil, err
+	}
+	defer fl.Close()
+
+	ids, err := catalogue(ctx, fl.Speakers[0].Control)
+	if err != nil {
+		return res, nil, err
+	}
+	index := make(map[track.ID]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	pop := Popularity(cfg.Seed, len(ids))
+
+	sp := make([]*speaker, len(fl.Speakers))
+	for i, s := range fl.Speakers {
+		sp[i] = &speaker{i: i, fs: s}
+	}
+	wallDur := cfg.wall(cfg.Duration)
+	begin := time.Now()
+	end := begin.Add(wallDur)
+	runCtx, stopRun := context.WithDeadline(ctx, end)
+	defer stopRun()
+
+	var wg sync.WaitGroup
+	var series []Sample
+	var seriesMu sync.Mutex
+	sample := func() {
+		var tot counters = counters{}
+		for _, s := range sp {
+			tot = tot.add(s.total())
+		}
+		seriesMu.Lock()
+		series = append(series, Sample{SimSeconds: time.Since(begin).Seconds() * cfg.Speed,
+			Origin: tot[mOrigin], Peers: tot[mPeers], Cache: tot[mCache]})
+		seriesMu.Unlock()
+	}
+	var bar *progressbar.ProgressBar
+	if cfg.Progress != nil {
+		bar = progressbar.NewOptions64(int64(cfg.Duration.Seconds()), progressbar.OptionSetWriter(cfg.Progress),
+			progressbar.OptionSetDescription(fmt.Sprintf("%d speakers, simulated seconds", len(sp))),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(500*time.Millisecond),
+			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish())
+	}
+	wg.Add(1)
+	go func() { // sampler: metrics, memory, series, progress
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			for _, s := range sp {
+				scrape(runCtx, s)
+			}
+			sample()
+			if bar != nil {
+				bar.Set64(int64(min(time.Since(begin), wallDur).Seconds() * cfg.Speed))
+			}
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	trackWall := cfg.wall(time.Duration(cfg.TrackSeconds) * time.Second)
+	for _, s := range sp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := NewListener(&cfg, s.i, len(ids), pop)
+			a := agent{cfg: &cfg, fl: fl, s: s, l: l, ids: ids, index: index, trackWall: trackWall, log: log.With("speaker", s.fs.Name)}
+			a.run(runCtx)
+		}()
+	}
+	wg.Wait()
+	if bar != nil {
+		bar.Finish()
+	}
+	if err := ctx.Err(); err != nil {
+		return res, nil, fmt.Errorf("benchmark interrupted: %w", err)
+	}
+	// Final figures from every running speaker.
+	final, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, s := range sp {
+		scrape(final, s)
+	}
+	sample()
+	res = summarise(&cfg, sp, len(ids), time.Since(begin))
+	if cfg.MemoryLimit > 0 {
+		for _, s := range sp {
+			st, err := s.fs.CgroupStats()
+			if err != nil {
+				return res, series, err
+			}
+			res.OOMKills += st.OOMKills
+			res.CgroupLimitHits += st.FailCount
+			res.PeakCgroupMB = math.Max(res.PeakCgroupMB, float64(st.MaxUsage)/(1<<20))
+		}
+	}
+	stopNet()
+	if err := fl.Close(); err != nil {
+		log.Warn("stopping the fleet", "err", err)
+		res.Notes = append(res.Notes, "fleet stop: "+err.Error())
+	}
+	return res, series, nil
+}
+
+// catalogue lists every track ID in catalogue order.
+func catalogue(ctx context.Context, c *control.Client) ([]track.ID, error) {
+	var ids []track.ID
+	for {
+		r, err := c.Search(ctx, catalogueQuery, len(ids), control.MaxSearchLimit)
+		if err != nil {
+			return nil, fmt.Errorf("listing the catalogue: %w", err)
+		}
+		for _, t := range r.Tracks {
+			ids = append(ids, t.ID)
+		}
+		if len(r.Tracks) == 0 || len(ids) >= r.Total {
+			break
+		}
+	}
+	if len(ids) < 2 {
+		return nil, fmt.Errorf("the catalogue lists %d tracks; want at least 2", len(ids))
+	}
+	return ids, nil
+}
+
+// scrape refreshes a speaker's counters and memory peaks, unless the
+// speaker was stopped in the meantime.
+func scrape(ctx context.Context, s *speaker) {
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	if !s.fs.Running() {
+		return
+	}
+	anon, hwm, rssErr := fleet.RSS(s.fs.PID())
+	m, err := s.fs.Metrics(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rssErr == nil {
+		s.peakAnon, s.peakHWM = max(s.peakAnon, anon), max(s.peakHWM, hwm)
+	}
+	if err == nil && gen == s.gen {
+		s.last = keep(m)
+	}
+}
+
+// agent plays one speaker's listener against its daemon.
+type agent struct {
+	cfg       *Config
+	fl        *fleet.Fleet
+	s         *speaker
+	l         *Listener
+	ids       []track.ID
+	index     map[track.ID]int
+	trackWall time.Duration
+	log       interface {
+		Debug(string, ...any)
+		Warn(string, ...any)
+	}
+
+	cur     int // catalogue position playing, -1 none
+	act     Action
+	started time.Time
+}
+
+const pollEvery = 500 * time.Millisecond
+
+func (a *agent) run(ctx context.Context) {
+	a.cur = -1
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		if a.cur < 0 {
+			a.startSession(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.s.fs.Exited():
+			if ctx.Err() != nil {
+				return
+			}
+			// Not stopped by us: a crash or an OOM kill. Count, restart.
+			a.s.mu.Lock()
+			a.s.unexpected++
+			a.s.base, a.s.last = a.s.base.add(a.s.last), nil
+			a.s.gen++
+			a.s.mu.Unlock()
+			a.log.Warn("speaker exited unexpectedly; restarting", "log", a.s.fs.LogPath())
+			if err := a.fl.RestartSpeaker(ctx, a.s.i); err != nil {
+				a.log.Warn("restart failed", "err", err)
+				return
+			}
+			a.cur = -1
+			continue
+		case <-tick.C:
+		}
+		if a.l.Leaves(a.cfg.Speed * pollEvery.Seconds()) {
+			a.leave(ctx)
+			continue
+		}
+		a.step(ctx)
+	}
+}
+
+func (a *agent) ctlError(op string, err error) {
+	a.s.mu.Lock()
+	a.s.ctlErrors++
+	a.s.mu.Unlock()
+	a.log.Debug("control call failed", "op", op, "err", err)
+}
+
+func (a *agent) begin(act Action) {
+	a.cur, a.act, a.started = act.Track, act, time.Now()
+	a.s.mu.Lock()
+	a.s.plays++
+	a.s.mu.Unlock()
+}
+
+func (a *agent) startSession(ctx context.Context) {
+	act := a.l.Start()
+	if _, err := a.s.fs.Control.Play(ctx, control.PlayRequest{TrackID: a.ids[act.Track]}); err != nil {
+		if ctx.Err() == nil {
+			a.ctlError("play", err)
+		}
+		return
+	}
+	a.begin(act)
+	a.queueNext(ctx)
+}
+
+func (a *agent) queueNext(ctx context.Context) {
+	if !a.act.Follow {
+		return
+	}
+	if _, err := a.s.fs.Control.Queue(ctx, control.PlayRequest{TrackID: a.ids[a.act.Track+1]}); err != nil && ctx.Err() == nil {
+		a.ctlError("queue", err)
+	}
+}
+
+func (a *agent) step(ctx context.Context) {
+	st, err := a.s.fs.Control.Status(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.ctlError("status", err)
+		}
+		return
+	}
+	since := time.Since(a.started)
+	switch {
+	case st.Track != nil && st.Track.ID != a.ids[a.cur]:
+		t, ok := a.index[st.Track.ID]
+		if !ok {
+			a.cur = -1
+			return
+		}
+		a.begin(a.l.Then(t)) // the queued track started (gapless)
+		a.queueNext(ctx)
+		return
+	case st.State == control.StateStopped && since > time.Second:
+		a.cur = -1 // the session ended (no follow-on queued)
+		return
+	}
+	if a.act.SkipAt > 0 && since > time.Duration(a.act.SkipAt*float64(a.trackWall)) {
+		a.act.SkipAt = 0
+		a.s.mu.Lock()
+		a.s.skips++
+		a.s.mu.Unlock()
+		if err := a.s.fs.Control.Next(ctx); err != nil && ctx.Err() == nil {
+			a.ctlError("next", err)
+		}
+	}
+}
+
+// leave stops the speaker for ChurnDown (simulated) and brings it back
+// with its cache, as an owner unplugging it would.
+func (a *agent) leave(ctx context.Context) {
+	m, err := a.s.fs.Metrics(ctx)
+	a.s.mu.Lock()
+	if err == nil {
+		a.s.last = keep(m)
+	}
+	a.s.base, a.s.last = a.s.base.add(a.s.last), nil
+	a.s.gen++
+	a.s.leaves++
+	a.s.mu.Unlock()
+	if err := a.fl.StopSpeaker(a.s.i, 10*time.Second); err != nil {
+		a.log.Warn("stopping for churn", "err", err)
+	}
+	down := a.cfg.wall(time.Duration(a.l.Uniform(0.5, 1.5) * float64(a.cfg.ChurnDown)))
+	t := time.NewTimer(down)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	if err := a.fl.RestartSpeaker(ctx, a.s.i); err != nil && ctx.Err() == nil {
+		a.log.Warn("rejoining after churn", "err", err)
+	}
+	a.cur = -1
+}
+
+// network is the emulated network: one shared proxy in front of the
+// origin, one in front of the session listener, one per speaker in front
+// of its peer listener with that speaker's delay and upload cap.
+type network struct {
+	ctx  context.Context
+	cfg  *Config
+	rng  *rand.Rand
+	mu   sync.Mutex
+	once sync.Once
+	err  error
+
+	session, origin *netem.Proxy
+	peers           []*netem.Proxy
+	PeerRTT         []time.Duration
+}
+
+func newNetwork(ctx context.Context, cfg *Config) *network {
+	return &network{ctx: ctx, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x6e6574))}
+}
+
+func (n *network) speaker(i int, def fleet.NetAddrs) (fleet.NetAddrs, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.once.Do(func() {
+		half := n.cfg.Net.OriginRTT / 2
+		sh := func() *netem.Shaper { s, _ := netem.NewShaper(netem.Link{Delay: half}); return s }
+		if n.session, n.err = netem.Listen(n.ctx, netem.ProxyConfig{Target: def.Session, Up: sh(), Down: sh()}); n.err != nil {
+			return
+		}
+		var host string
+		if _, err := fmt.Sscanf(def.Origin, "http://%s", &host); err != nil {
+			n.err = fmt.Errorf("origin URL %q: %w", def.Origin, err)
+			return
+		}
+		n.origin, n.err = netem.Listen(n.ctx, netem.ProxyConfig{Target: host, Up: sh(), Down: sh()})
+	})
+	if n.err != nil {
+		return def, n.err
+	}
+	out := def
+	out.Session = n.session.Addr()
+	out.Origin = "http://" + n.origin.Addr()
+	if def.PeerListen == "" {
+		return out, nil
+	}
+	lo, hi := n.cfg.Net.PeerRTTMin, n.cfg.Net.PeerRTTMax
+	rtt := lo + time.Duration(n.rng.Float64()*float64(hi-lo))
+	up, err := netem.NewShaper(netem.Link{Delay: rtt / 2})
+	if err != nil {
+		return def, err
+	}
+	link := netem.Link{Delay: rtt / 2}
+	if n.cfg.Net.UploadBitsPerSec > 0 {
+		link.Rate = n.cfg.Net.UploadBitsPerSec / 8 * n.cfg.Speed
+	}
+	down, err := netem.NewShaper(link) // what this speaker uploads to the peers that dialled it
+	if err != nil {
+		return def, err
+	}
+	p, err := netem.Listen(n.ctx, netem.ProxyConfig{Target: def.PeerListen, Up: up, Down: down})
+	if err != nil {
+		return def, err
+	}
+	n.peers = append(n.peers, p)
+	n.PeerRTT = append(n.PeerRTT, rtt)
+	out.Advertise = p.Addr()
+	return out, nil
+}
+
+func (n *network) close() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for _, p := range append(n.peers, n.session, n.origin) {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	_ = errors.Join(errs...)
+}
+
+// catalogueQuery matches every generated track (their artist is
+// "Starling Demo Band"; tools/demo.MakeTracks).
+const catalogueQuery = "starling demo"
