@@ -1,10 +1,15 @@
 package firmware_test
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +58,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(dir, "fleet"), Bin: bin, Speakers: 2, Tracks: tracks, Speed: 2})
+	f, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(dir, "fleet"), Bin: bin, Speakers: 2, Tracks: tracks, Speed: 2,
+		ExtraConfig: "[stream]\nwell_filled_seconds = 3\nlow_seconds = 2\nvery_low_seconds = 1\norigin_ahead_seconds = 3\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +138,9 @@ func TestEndToEnd(t *testing.T) {
 	if err := s1.Control.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("resumed", func(s control.Status) bool { return s.State == control.StatePlaying && s.PositionMs > paused.PositionMs })
+	waitFor("resumed", func(s control.Status) bool {
+		return s.State == control.StatePlaying && s.PositionMs > paused.PositionMs
+	})
 
 	if err := s1.Control.Next(ctx); err != nil {
 		t.Fatal(err)
@@ -162,13 +170,18 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("speaker 1 stuttered %v times on loopback", m["starling_stutters_total"])
 	}
 
-	// Speaker 2 plays what speaker 1 has: peers must carry most of it once
-	// speaker 1 has announced the track.
-	for {
-		if _, err := s2.Control.Play(ctx, control.PlayRequest{TrackID: pluck.ID}); err != nil {
-			t.Fatal(err)
+	// Speaker 2 plays what speaker 1 has, once the tracker knows it: peers
+	// must carry part of it (the small buffer thresholds in the config keep
+	// the origin from fetching a whole 10 s fixture on its own).
+	for trackerTracks(ctx, t, f.MetricsAddr) < 2 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("speaker 1 never announced its tracks: %v", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
 		}
-		break
+	}
+	if _, err := s2.Control.Play(ctx, control.PlayRequest{TrackID: pluck.ID}); err != nil {
+		t.Fatal(err)
 	}
 	for {
 		st, err := s2.Control.Status(ctx)
@@ -194,4 +207,25 @@ func TestEndToEnd(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatalf("a process did not stop cleanly: %v", err)
 	}
+}
+
+// trackerTracks reads the service's starling_server_tracker_tracks gauge.
+func trackerTracks(ctx context.Context, t *testing.T, addr string) float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 1<<20))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "starling_server_tracker_tracks "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
