@@ -17,6 +17,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/starling-audio/starling/board"
+	"github.com/starling-audio/starling/firmware/update"
 )
 
 // Config is starlingd's configuration, read from a TOML file. Every field has
@@ -32,6 +33,7 @@ type Config struct {
 	Control ControlConfig `toml:"control"`
 	Board   board.Profile `toml:"board"`
 	Runtime RuntimeConfig `toml:"runtime"`
+	Update  UpdateConfig  `toml:"update"`
 }
 
 // DeviceConfig names the speaker and where it keeps its state.
@@ -89,6 +91,32 @@ type ControlConfig struct {
 	MDNS      bool   `toml:"mdns"`       // advertise _starling._tcp; default true
 }
 
+// UpdateConfig configures the over-the-air update agent (firmware/update).
+type UpdateConfig struct {
+	Enabled       bool     `toml:"enabled"`        // default false; true needs at least one key
+	Keys          []string `toml:"keys"`           // trusted release keys (starling-release-pub-v1:...); several during a rotation
+	Channel       string   `toml:"channel"`        // release channel; default "stable" (must match the device's channel on the service)
+	CheckInterval string   `toml:"check_interval"` // poll the origin this often besides pushes; default 6h; "0" = pushes only
+	HealthTimeout string   `toml:"health_timeout"` // a new version must be healthy within this; default 90s
+	MaxAttempts   int      `toml:"max_attempts"`   // starts of a new version before it is rolled back; default 3
+	Dir           string   `toml:"dir"`            // slots and state; default state_dir/update
+	Restart       string   `toml:"restart"`        // "systemd" (exit 75, the unit restarts) or "exec" (re-exec the current slot, no supervisor); default systemd
+}
+
+// Durations parses check_interval and health_timeout.
+func (u UpdateConfig) Durations() (check, health time.Duration, err error) {
+	if check, err = time.ParseDuration(u.CheckInterval); err != nil || check < 0 {
+		return 0, 0, fmt.Errorf("update.check_interval: want a duration like 6h, got %q", u.CheckInterval)
+	}
+	if check > 0 && check < 10*time.Second {
+		return 0, 0, fmt.Errorf("update.check_interval: want 0 or at least 10s, got %q", u.CheckInterval)
+	}
+	if health, err = time.ParseDuration(u.HealthTimeout); err != nil || health < time.Second {
+		return 0, 0, fmt.Errorf("update.health_timeout: want a duration of at least 1s, got %q", u.HealthTimeout)
+	}
+	return check, health, nil
+}
+
 // RuntimeConfig tunes the process.
 type RuntimeConfig struct {
 	MemoryLimit string `toml:"memory_limit"` // GOMEMLIMIT, e.g. "40MiB"; default 40MiB; "off" leaves Go's default
@@ -110,6 +138,7 @@ func DefaultConfig() Config {
 		Control: ControlConfig{Listen: ":7410", MDNS: true},
 		Board:   board.Profile{Name: defaultBoardProfile()},
 		Runtime: RuntimeConfig{MemoryLimit: "40MiB", LogLevel: "info"},
+		Update:  UpdateConfig{Channel: "stable", CheckInterval: "6h", HealthTimeout: "90s", MaxAttempts: 3, Restart: "systemd"},
 	}
 }
 
@@ -150,6 +179,9 @@ func (c *Config) resolvePaths() {
 	}
 	if c.Control.TokenFile == "" {
 		c.Control.TokenFile = filepath.Join(c.Device.StateDir, "control.token")
+	}
+	if c.Update.Dir == "" {
+		c.Update.Dir = filepath.Join(c.Device.StateDir, "update")
 	}
 }
 
@@ -226,6 +258,26 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Runtime.Level(); err != nil {
 		bad("runtime.log_level", "%v", err)
+	}
+	if _, _, err := c.Update.Durations(); err != nil {
+		errs = append(errs, err)
+	}
+	for i, k := range c.Update.Keys {
+		if _, err := update.ParsePublicKey(k); err != nil {
+			bad(fmt.Sprintf("update.keys[%d]", i), "%v (paste the .pub file `starling-release keygen` wrote)", err)
+		}
+	}
+	if c.Update.Enabled && len(c.Update.Keys) == 0 {
+		bad("update.keys", "updates are enabled but no release key is trusted")
+	}
+	if c.Update.MaxAttempts < 1 || c.Update.MaxAttempts > 20 {
+		bad("update.max_attempts", "want 1..20, got %d", c.Update.MaxAttempts)
+	}
+	if c.Update.Restart != "systemd" && c.Update.Restart != "exec" {
+		bad("update.restart", "want systemd or exec, got %q", c.Update.Restart)
+	}
+	if c.Update.Channel == "" || strings.ContainsAny(c.Update.Channel, "/\\ .") {
+		bad("update.channel", "want a name like stable, got %q", c.Update.Channel)
 	}
 	return errors.Join(errs...)
 }

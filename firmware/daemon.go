@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -48,6 +49,8 @@ type Daemon struct {
 	metrics  *metrics
 	ctlAddr  string
 	cache    *cache.Cache
+
+	readySent atomic.Bool // sd_notify READY sent: part of the update health gate
 }
 
 // New checks cfg and returns an idle daemon.
@@ -99,9 +102,14 @@ func (d *Daemon) ControlAddr() string {
 func (d *Daemon) Player() control.Player { return d.playback }
 
 // Run runs the speaker until ctx ends. It returns nil on a clean shutdown.
-func (d *Daemon) Run(ctx context.Context) (err error) {
+// ErrRestartRequested when the update agent installed a version or
+// rolled one back: the caller restarts the process.
+func (d *Daemon) Run(parent context.Context) (err error) {
 	cfg := d.cfg
 	log := d.log
+	ctx, cancelRun := context.WithCancel(parent)
+	defer cancelRun()
+	restart := &restartFlag{cancel: cancelRun}
 	defer func() {
 		if cerr := d.Close(); err == nil {
 			err = cerr
@@ -113,6 +121,25 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	for _, dir := range []string{cfg.Device.StateDir, cfg.Device.CacheDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("creating %s: %w (set device.state_dir/cache_dir to a directory the daemon's user owns)", dir, err)
+		}
+	}
+
+	// 0. Update boot gate: count this start of a version on probation,
+	// finish an interrupted install or rollback. A broken update directory
+	// does not stop the speaker playing.
+	var upd *updates
+	if cfg.Update.Enabled {
+		agent, err := NewUpdateAgent(cfg, d.version, restart, log)
+		if err != nil {
+			return err
+		}
+		exe, _ := os.Executable()
+		if res, err := agent.Boot(exe); err != nil {
+			log.Error("update boot gate failed; running without updates", "dir", cfg.Update.Dir, "err", err)
+		} else if res.RolledBack != "" {
+			return ErrRestartRequested
+		} else {
+			upd = &updates{agent: agent, d: d, trigger: make(chan struct{}, 1)}
 		}
 	}
 
@@ -231,6 +258,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		pb.neigh, msrc.neighbours, msrc.uploaded = peers.neighbours, peers.neighbours, peers.uploaded
 	}
 	m := newMetrics(msrc)
+	if upd != nil {
+		upd.register(m.reg)
+	}
 	d.mu.Lock()
 	d.playback, d.metrics = pb, m
 	d.mu.Unlock()
@@ -253,6 +283,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		g.Go(func() error { return peers.Run(gctx) })
 	}
 	g.Go(func() error { return d.eventLoop(gctx, player, pb, m, b) })
+	if upd != nil {
+		every, _, _ := cfg.Update.Durations()
+		g.Go(func() error { return upd.loop(gctx, link, every) })
+	}
 
 	// 6. Control API with /metrics.
 	if cfg.Control.Listen != "" {
@@ -260,10 +294,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("control API token: %w", err)
 		}
+		mounts := []control.Mount{{Pattern: "GET /metrics", Handler: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})}}
+		if upd != nil {
+			mounts = append(mounts, upd.mounts(tok)...)
+		}
 		srv, err := control.New(control.Config{
 			Addr: cfg.Control.Listen, Token: tok, Player: pb, Logger: log, Version: d.version,
-			DeviceName: cfg.Device.Name, MDNS: cfg.Control.MDNS,
-			Mounts: []control.Mount{{Pattern: "GET /metrics", Handler: promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})}},
+			DeviceName: cfg.Device.Name, MDNS: cfg.Control.MDNS, Mounts: mounts,
 		})
 		if err != nil {
 			return fmt.Errorf("control API: %w", err)
@@ -283,6 +320,15 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if _, err := sddaemon.SdNotify(false, sddaemon.SdNotifyReady); err != nil {
 		log.Warn("sd_notify READY failed", "err", err)
 	}
+	d.readySent.Store(true)
+	if upd != nil {
+		g.Go(func() error {
+			if err := upd.agent.Gate(gctx, upd.health(player, link)); err != nil {
+				log.Error("update health gate", "err", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error { return d.watchdog(gctx, player) })
 	b.SetStatus(gctx, board.StatusIdle)
 	log.Info("starlingd ready", "version", d.version, "control", d.ControlAddr(), "board", cfg.Board.Name, "service", link != nil)
@@ -293,6 +339,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	log.Info("starlingd stopping")
 	werr := g.Wait()
+	if restart.requested.Load() && parent.Err() == nil {
+		return ErrRestartRequested
+	}
 	if ctx.Err() != nil {
 		return nil // a cancelled context is a clean exit
 	}

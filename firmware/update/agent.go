@@ -743,3 +743,13 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	l.left -= int64(n)
 	return n, err
 }
+
+// Load reads the state without changing anything (status commands).
+func (a *Agent) Load() (State, error) {
+	st, err := a.loadState()
+	if err != nil {
+		return st, err
+	}
+	a.publish(st)
+	return st, nil
+}

@@ -93,7 +93,6 @@ func newOrigin(t testing.TB) *origin {
 	return o
 }
 
-
 // publish puts a release where agents on stable/arm64 look.
 func (o *origin) publish(t testing.TB, version string, img, raw, sig []byte) {
 	t.Helper()

@@ -62,6 +62,10 @@ type origin struct{ c *Catalog }
 var _ http.Handler = (*origin)(nil)
 
 func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ReleasesPath) {
+		o.serveRelease(w, r)
+		return
+	}
 	kind, id, err := parseOriginPath(r.URL.Path)
 	switch {
 	case errors.Is(err, errNoRoute):

@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -24,7 +26,17 @@ type cli struct {
 
 	Run      runCmd      `cmd:"" help:"Run the speaker daemon until SIGTERM/SIGINT."`
 	SelfTest selfTestCmd `cmd:"" name:"self-test" help:"Exercise the firmware's subsystems and print one success line or the failures."`
+	Update   updateCmd   `cmd:"" help:"Over-the-air updates: check, status, confirm, rollback, boot (see systemd/)."`
 }
+
+// exitRestart is the status starlingd.service restarts on
+// (RestartForceExitStatus=75) when the update agent asks for a restart.
+const exitRestart = 75
+
+// restartError makes main exit with exitRestart.
+type restartError struct{}
+
+func (restartError) Error() string { return "restarting into the current update slot" }
 
 type runCmd struct {
 	Config string `help:"Configuration file (TOML); every key is optional." short:"c" default:"/etc/starling/starlingd.toml" type:"path"`
@@ -42,7 +54,18 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return d.Run(ctx)
+	err = d.Run(ctx)
+	if !errors.Is(err, firmware.ErrRestartRequested) {
+		return err
+	}
+	if cfg.Update.Restart == "exec" { // no supervisor: become the current slot's binary
+		bin := filepath.Join(cfg.Update.Dir, "current", "starlingd")
+		log.Info("re-executing the current slot", "binary", bin)
+		if err := syscall.Exec(bin, append([]string{bin}, os.Args[1:]...), os.Environ()); err != nil {
+			return fmt.Errorf("re-executing %s: %w", bin, err)
+		}
+	}
+	return restartError{}
 }
 
 type selfTestCmd struct {
@@ -68,6 +91,11 @@ func main() {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.Bind(logger)
 	if err := kctx.Run(); err != nil {
+		if errors.As(err, new(restartError)) {
+			logger.Info("exiting for systemd to restart the new slot", "status", exitRestart)
+			stop()
+			os.Exit(exitRestart)
+		}
 		fmt.Fprintln(os.Stderr, "starlingd:", err)
 		stop()
 		os.Exit(1)
