@@ -21,5 +21,5 @@ import "embed"
 
 // Files holds the unit and snippet files, by their paths in this directory.
 //
-//go:embed starlingd.service sysusers.d/starling.conf tmpfiles.d/starling.conf udev/60-starling.rules
+//go:embed starlingd.service starling-update.service starling-update.timer sysusers.d/starling.conf tmpfiles.d/starling.conf udev/60-starling.rules
 var Files embed.FS

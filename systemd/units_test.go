@@ -44,8 +44,10 @@ func TestDaemonUnitKeys(t *testing.T) {
 	want := map[string]string{
 		"Service.Type":                    "notify",
 		"Service.NotifyAccess":            "main",
-		"Service.ExecStart":               "/usr/local/bin/starlingd run --config /etc/starling/starlingd.toml",
+		"Service.ExecStartPre":            "/usr/local/bin/starlingd update boot --config /etc/starling/starlingd.toml",
+		"Service.ExecStart":               "/var/lib/starling/update/current/starlingd run --config /etc/starling/starlingd.toml",
 		"Service.Restart":                 "on-failure",
+		"Service.RestartForceExitStatus":  "75",
 		"Service.WatchdogSec":             "30s",
 		"Service.User":                    "starling",
 		"Service.SupplementaryGroups":     "audio i2c gpio",
@@ -80,6 +82,27 @@ func TestDaemonUnitKeys(t *testing.T) {
 		if len(o[k]) != 0 {
 			t.Errorf("%s is set (%q): it would hide the devices or /proc/cpuinfo the daemon needs", k, o[k])
 		}
+	}
+}
+
+func TestUpdateUnits(t *testing.T) {
+	tm := options(t, "starling-update.timer")
+	if len(tm["Timer.RandomizedDelaySec"]) != 1 || tm["Timer.RandomizedDelaySec"][0] == "0" {
+		t.Errorf("timer RandomizedDelaySec = %q: a fleet would hit the origin at once", tm["Timer.RandomizedDelaySec"])
+	}
+	if len(tm["Timer.OnUnitActiveSec"]) != 1 || len(tm["Install.WantedBy"]) != 1 {
+		t.Errorf("timer lacks OnUnitActiveSec or WantedBy: %v", tm)
+	}
+	o := options(t, "starling-update.service")
+	want := map[string]string{"Service.Type": "oneshot", "Service.User": "starling", "Service.ProtectSystem": "strict",
+		"Service.NoNewPrivileges": "yes", "Service.CapabilityBoundingSet": ""}
+	for k, v := range want {
+		if got := o[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("starling-update.service %s = %q, want %q", k, got, v)
+		}
+	}
+	if got := o["Service.ExecStart"]; len(got) != 1 || !strings.Contains(got[0], "update --check") {
+		t.Errorf("starling-update.service ExecStart = %q", got)
 	}
 }
 
@@ -156,20 +179,37 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = bytes.Replace(b, []byte("ExecStart=/usr/local/bin/starlingd "), []byte("ExecStart="+fake+" "), 1)
-	path := filepath.Join(dir, "starlingd.service")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	b = bytes.Replace(b, []byte("ExecStartPre=/usr/local/bin/starlingd "), []byte("ExecStartPre="+fake+" "), 1)
+	b = bytes.Replace(b, []byte("ExecStart=/var/lib/starling/update/current/starlingd "), []byte("ExecStart="+fake+" "), 1)
+	if err := os.WriteFile(filepath.Join(dir, "starlingd.service"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
+	ub, err := fs.ReadFile(systemd.Files, "starling-update.service")
 	if err != nil {
-		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	// verify exits 0 on unknown keys and bad values it ignores; any word
-	// about our unit is a mistake in it.
-	for line := range strings.Lines(string(out)) {
-		if strings.Contains(line, "starlingd.service") {
-			t.Errorf("systemd-analyze verify: %s", strings.TrimSpace(line))
+	ub = bytes.Replace(ub, []byte("ExecStart=/usr/local/bin/starlingctl "), []byte("ExecStart="+fake+" "), 1)
+	if err := os.WriteFile(filepath.Join(dir, "starling-update.service"), ub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := fs.ReadFile(systemd.Files, "starling-update.timer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "starling-update.timer"), tb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, unit := range []string{"starlingd.service", "starling-update.service", "starling-update.timer"} {
+		out, err := exec.Command(analyze, "verify", "--man=no", filepath.Join(dir, unit)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("systemd-analyze verify %s: %v\n%s", unit, err, out)
+		}
+		// verify exits 0 on unknown keys and bad values it ignores; any
+		// word about our units is a mistake in them.
+		for line := range strings.Lines(string(out)) {
+			if strings.Contains(line, "starlingd.service") || strings.Contains(line, "starling-update.") {
+				t.Errorf("systemd-analyze verify %s: %s", unit, strings.TrimSpace(line))
+			}
 		}
 	}
 }

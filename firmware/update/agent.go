@@ -453,7 +453,15 @@ func (a *Agent) checkLocked(ctx context.Context, st *State) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("checking release: %w", err)
 	}
-	pol := Policy{Arch: a.cfg.Arch, Channel: a.cfg.Channel, Running: a.cfg.Version, Now: a.cfg.Now()}
+	// The newer of this binary's version and the confirmed one: a check run
+	// by an older binary (the factory one) must not reinstall or downgrade.
+	running := a.cfg.Version
+	if g, err := ParseVersion(st.Good); err == nil {
+		if r, err := ParseVersion(running); err != nil || g.Compare(r) > 0 {
+			running = st.Good
+		}
+	}
+	pol := Policy{Arch: a.cfg.Arch, Channel: a.cfg.Channel, Running: running, Now: a.cfg.Now()}
 	pol.Bad = map[string]bool{}
 	for _, b := range st.Bad {
 		pol.Bad[b] = true
@@ -515,7 +523,11 @@ func (a *Agent) install(st *State, m *Manifest, raw, sig []byte, img string) err
 		return fmt.Errorf("installed slot %s does not verify: %w", target, err)
 	}
 	a.step("pending")
-	st.Pending = &Pending{Version: m.Version, Slot: target, FromSlot: cur, FromVersion: a.cfg.Version, Since: a.cfg.Now().UTC()}
+	from := st.Good
+	if from == "" {
+		from = a.cfg.Version
+	}
+	st.Pending = &Pending{Version: m.Version, Slot: target, FromSlot: cur, FromVersion: from, Since: a.cfg.Now().UTC()}
 	st.Step = StepSwitching
 	if err := a.saveState(*st); err != nil {
 		return err

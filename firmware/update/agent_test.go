@@ -421,3 +421,25 @@ func killChild(step string) int {
 	a2.Gate(context.Background(), func(context.Context) error { return errors.New("unhealthy") })
 	return 7 // not killed: the step does not exist
 }
+
+// An older binary (the factory one, run by the timer) must not reinstall
+// the version already confirmed.
+func TestOlderBinaryDoesNotReinstall(t *testing.T) {
+	key := newKey(t)
+	o := newOrigin(t)
+	img := randomImage(t, 1000)
+	raw, sig := release(t, key, "2.0.0", img, nil)
+	o.publish(t, "2.0.0", img, raw, sig)
+	s := newSpeaker(t, o, pub(key))
+	a, _ := s.boot(t, "1.0.0")
+	if _, err := a.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := s.boot(t, "2.0.0")
+	if err := a2.Confirm(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.agent(t, "1.0.0").Check(context.Background()); err != nil || v != "" {
+		t.Fatalf("factory binary check = %q, %v", v, err)
+	}
+}

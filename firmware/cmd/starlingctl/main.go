@@ -43,6 +43,7 @@ type cli struct {
 	Seek   seekCmd   `cmd:"" help:"Seek in the current track (83, 1:23, 1:02:03, 1m23s)."`
 	Volume volumeCmd `cmd:"" help:"Set the volume in percent (0-100)."`
 	Events eventsCmd `cmd:"" help:"Follow state changes and print one line each until interrupted."`
+	Update updateCmd `cmd:"" help:"Show the over-the-air update state; --check asks the speaker to check for a release now."`
 }
 
 // app is what every command's Run receives.
