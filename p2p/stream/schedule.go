@@ -387,7 +387,8 @@ func (s *Streamer) sample(pi *peerInfo, rq *request, at time.Time) {
 	if pi.lastDone.After(since) {
 		since = pi.lastDone
 	}
-	if dt := at.Sub(since); dt > 0 {
+	// A track's short last chunk says more about latency than rate: skip it.
+	if dt := at.Sub(since); dt > 0 && rq.bytes >= track.ChunkSize/2 {
 		v := float64(rq.bytes) / dt.Seconds()
 		if pi.measured {
 			pi.rate = 0.7*pi.rate + 0.3*v
