@@ -132,7 +132,7 @@ func New(cfg Config, d Deps) (*Streamer, error) {
 // cancelling it ends the stream like Close. A complete cached track needs
 // no network and no running scheduler.
 func (s *Streamer) Open(ctx context.Context, id track.ID) (*Stream, error) {
-	j, err := s.load(ctx, id, UrgencyStreaming)
+	j, err := s.load(ctx, ctx, id, UrgencyStreaming)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (s *Streamer) Open(ctx context.Context, id track.ID) (*Stream, error) {
 // the prefetch. The prefetch ends when the streamer closes, when the track
 // is complete, or with the next Prefetch.
 func (s *Streamer) Prefetch(ctx context.Context, id track.ID) error {
-	j, err := s.load(context.WithoutCancel(ctx), id, UrgencyPrefetch)
+	j, err := s.load(ctx, context.WithoutCancel(ctx), id, UrgencyPrefetch)
 	if err != nil {
 		return err
 	}
@@ -196,9 +196,10 @@ func (s *Streamer) Prefetch(ctx context.Context, id track.ID) error {
 	return nil
 }
 
-// load builds a job: manifest and key from the store or the catalog,
-// pinned in the store, with the chunks the store already holds.
-func (s *Streamer) load(ctx context.Context, id track.ID, urg Urgency) (*job, error) {
+// load builds a job: manifest and key from the store or the catalog (ctx
+// bounds that), pinned in the store, with the chunks the store already
+// holds; life bounds the job.
+func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*job, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
@@ -227,7 +228,7 @@ func (s *Streamer) load(ctx context.Context, id track.ID, urg Urgency) (*job, er
 	if err := s.d.Store.Touch(id); err != nil {
 		s.log.Debug("touch failed", "track", id, "err", err)
 	}
-	jctx, cancel := context.WithCancel(ctx)
+	jctx, cancel := context.WithCancel(life)
 	n := m.NumChunks()
 	j := &job{
 		s: s, id: id, m: m, key: key, urg: urg, n: n, bps: m.BytesPerSecond(),
