@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -158,7 +159,19 @@ func (p *proc) stop(grace time.Duration) error {
 	}
 }
 
+// freePort returns a port that was free a moment ago. It prefers ports
+// below the kernel's ephemeral range (32768 and up on Linux), so that a
+// port reserved for a daemon is not taken, before the daemon binds it, by
+// an outgoing connection or a ":0" listener (the benchmark's proxies).
 func freePort() (int, error) {
+	for range 50 {
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

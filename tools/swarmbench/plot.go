@@ -21,6 +21,19 @@ func Rates(series []Sample, bins int) (t []float64, rates [3][]float64, err erro
 	if len(series) < 2 {
 		return nil, rates, ErrNoSeries
 	}
+	// Drop samples much closer to their predecessor than the sampling
+	// period (the final scrape after the run), which would show as spikes.
+	nominal := (series[len(series)-1].SimSeconds - series[0].SimSeconds) / float64(len(series)-1)
+	kept := []Sample{series[0]}
+	for _, s := range series[1:] {
+		if s.SimSeconds-kept[len(kept)-1].SimSeconds >= nominal/2 {
+			kept = append(kept, s)
+		}
+	}
+	series = kept
+	if len(series) < 2 {
+		return nil, rates, ErrNoSeries
+	}
 	bins = max(1, min(bins, len(series)-1))
 	step := float64(len(series)-1) / float64(bins)
 	prev := series[0]
@@ -45,7 +58,7 @@ func Rates(series []Sample, bins int) (t []float64, rates [3][]float64, err erro
 // Plot writes a PNG of bytes per source over time, stacked (cache at the
 // bottom, then peers, then origin), like Figure 2 of the Spotify paper.
 func Plot(path string, series []Sample, r Result) error {
-	t, rates, err := Rates(series, 120)
+	t, rates, err := Rates(series, 60)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -94,7 +95,7 @@ func run(ctx context.Context, c cli, log *slog.Logger) error {
 	cfg := swarmbench.Config{Dir: dir, Bin: c.Bin, Speakers: c.Speakers, Tracks: c.Tracks, Distinct: c.Distinct,
 		TrackSeconds: c.TrackSeconds, Duration: c.Duration, Speed: c.Speed, Seed: c.Seed, ZipfS: c.Zipf,
 		FollowProb: neg(c.Follow), SkipProb: neg(c.Skip), ChurnPerHour: neg(c.Churn), ChurnDown: c.ChurnDown,
-		NoP2P: c.NoP2P, NoNetem: c.NoNetem, MemoryLimit: limit, ExtraConfig: c.StreamConfig,
+		NoP2P: c.NoP2P, NoNetem: c.NoNetem, MemoryLimit: limit, ExtraConfig: strings.ReplaceAll(c.StreamConfig, `\n`, "\n"),
 		Net: swarmbench.NetConfig{OriginRTT: c.OriginRTT, PeerRTTMin: c.PeerRTTMin, PeerRTTMax: c.PeerRTTMax,
 			UploadBitsPerSec: neg(c.UploadMbit) * 1e6},
 		Progress: os.Stderr, Log: log}
