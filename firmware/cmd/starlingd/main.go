@@ -20,6 +20,12 @@ import (
 // version is stamped at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
+// buildFault is empty in every real build. The OTA end-to-end test stamps
+// "-X main.buildFault=dead-service" into a release to make a realistically
+// broken version: it dials a service address nothing listens on (loopback
+// port 1), never logs in, and so fails the update health gate.
+var buildFault = ""
+
 type cli struct {
 	Version  kong.VersionFlag `help:"Print the version and exit."`
 	LogLevel slog.Level       `help:"Log level (DEBUG, INFO, WARN, ERROR)." default:"INFO"`
@@ -46,6 +52,9 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
 	cfg, err := firmware.LoadConfig(c.Config)
 	if err != nil {
 		return err
+	}
+	if buildFault == "dead-service" {
+		cfg.Service.Address = "127.0.0.1:1"
 	}
 	if lvl, err := cfg.Runtime.Level(); err == nil {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
