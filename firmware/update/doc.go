@@ -29,6 +29,9 @@
 // implements it by exiting with a status systemd restarts on, or by
 // exec'ing the new binary when it runs without systemd (tests).
 //
-// Imports: the standard library only (plus prometheus in metrics.go); it
-// never imports the rest of the firmware, which wires it in.
+// Status is observable (Observe, Status); package firmware turns it into
+// metrics and the control API's GET /update.
+//
+// Imports: the standard library only; it never imports the rest of the
+// firmware, which wires it in.
 package update
