@@ -23,9 +23,12 @@ type Result struct {
 	Bytes     Bytes       `json:"bytes"`
 	OriginNet float64     `json:"origin_share_network_pct"`
 	OriginAll float64     `json:"origin_share_all_pct"`
-	PeakAnon  float64     `json:"peak_anon_mb"`
-	PeakRSS   float64     `json:"peak_rss_mb"`
-	OOMKills  int64       `json:"oom_kills"`
+	// OriginNetSecondHalf is the origin's share of network bytes over the
+	// second half of the run (warm caches).
+	OriginNetSecondHalf float64 `json:"origin_share_network_second_half_pct"`
+	PeakAnon            float64 `json:"peak_anon_mb"`
+	PeakRSS             float64 `json:"peak_rss_mb"`
+	OOMKills            int64   `json:"oom_kills"`
 	// CgroupLimitHits is the sum of memory.failcnt (allocations that hit
 	// the limit and had to reclaim); PeakCgroupMB the largest
 	// memory.max_usage_in_bytes (page cache included).
@@ -176,7 +179,7 @@ func (r Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "latency p50/p90/p99\t%.0f / %.0f / %.0f ms (%d observations)\n", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.LatencyN)
 	fmt.Fprintf(tw, "plays with a stutter\t%.2f%% (%d underruns)\n", r.Stutter, r.Underruns)
 	fmt.Fprintf(tw, "bytes origin/peers/cache\t%.1f / %.1f / %.1f MiB\n", float64(r.Bytes.Origin)/(1<<20), float64(r.Bytes.Peers)/(1<<20), float64(r.Bytes.Cache)/(1<<20))
-	fmt.Fprintf(tw, "origin share\t%.1f%% of network bytes, %.1f%% of all\n", r.OriginNet, r.OriginAll)
+	fmt.Fprintf(tw, "origin share\t%.1f%% of network bytes (%.1f%% in the second half), %.1f%% of all\n", r.OriginNet, r.OriginNetSecondHalf, r.OriginAll)
 	fmt.Fprintf(tw, "peak speaker memory\t%.1f MiB RssAnon, %.1f MiB VmHWM\n", r.PeakAnon, r.PeakRSS)
 	if r.Mode.MemoryMB > 0 {
 		fmt.Fprintf(tw, "memory cgroup %.0f MiB\t%d OOM kills, %d limit hits, peak usage %.1f MiB\n", r.Mode.MemoryMB, r.OOMKills, r.CgroupLimitHits, r.PeakCgroupMB)

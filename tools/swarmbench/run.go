@@ -172,6 +172,7 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	}
 	sample()
 	res = summarise(&cfg, sp, len(ids), time.Since(begin))
+	res.OriginNetSecondHalf = secondHalfOriginShare(series)
 	if cfg.MemoryLimit > 0 {
 		for _, s := range sp {
 			st, err := s.fs.CgroupStats()
@@ -474,3 +475,20 @@ func (n *network) close() {
 // catalogueQuery matches every generated track (their artist is
 // "Starling Demo Band"; tools/demo.MakeTracks).
 const catalogueQuery = "starling demo"
+
+// secondHalfOriginShare is the origin's share of network bytes over the
+// second half of the run, after the caches have warmed up.
+func secondHalfOriginShare(series []Sample) float64 {
+	if len(series) < 2 {
+		return 0
+	}
+	last := series[len(series)-1]
+	mid := series[0]
+	for _, s := range series {
+		if s.SimSeconds <= last.SimSeconds/2 {
+			mid = s
+		}
+	}
+	o, p := last.Origin-mid.Origin, last.Peers-mid.Peers
+	return pct(o, o+p)
+}
