@@ -102,12 +102,18 @@ func (f *fetcher) run(ctx context.Context) {
 	rate := int64(0) // from the identification header
 	packets := 0
 	send := func(m fetchMsg) bool {
+		// The three header packets are delivered whatever seek arrives
+		// meanwhile: the decoder needs them for any position.
+		header := m.data != nil && packets <= 3 && !m.reset
 		for {
 			select {
 			case f.pkts <- m:
 				return true
 			case t := <-f.seek:
 				pendingSeek = t
+				if header {
+					continue
+				}
 				if m.data != nil {
 					f.recycle(m.data)
 				}
