@@ -33,13 +33,9 @@ func SelfCheck(ctx context.Context, dir string) (err error) {
 	for i := range plain {
 		plain[i] = byte(i % 251)
 	}
-	enc := make([]byte, len(plain))
-	if err := track.XORKeyStreamAt(key, enc, plain, 0); err != nil {
+	m, enc, err := track.Seal(key, plain, track.Format{DurationMs: 1000, SampleRate: 44100, Channels: 2})
+	if err != nil {
 		return err
-	}
-	m := &track.Manifest{Size: int64(len(enc)), DurationMs: 1000, Codec: track.CodecVorbis, SampleRate: 44100, Channels: 2}
-	for off := 0; off < len(enc); off += track.ChunkSize {
-		m.Chunks = append(m.Chunks, track.HashChunk(enc[off:min(off+track.ChunkSize, len(enc))]))
 	}
 	raw, err := m.MarshalBinary()
 	if err != nil {

@@ -120,3 +120,29 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestSeal(t *testing.T) {
+	key, _ := NewKey()
+	plain := make([]byte, 2*ChunkSize+5)
+	rand.Read(plain)
+	m, ct, err := Seal(key, plain, Format{DurationMs: 500, SampleRate: 48000, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.NumChunks() != 3 || m.Codec != CodecVorbis || len(ct) != len(plain) {
+		t.Fatalf("manifest %+v for %d bytes", m, len(plain))
+	}
+	for i := range m.NumChunks() {
+		if err := m.VerifyChunk(i, ct[m.ChunkOffset(i):m.ChunkOffset(i)+int64(m.ChunkLen(i))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back := make([]byte, len(ct))
+	XORKeyStreamAt(key, back, ct, 0)
+	if !bytes.Equal(back, plain) {
+		t.Fatal("ciphertext does not decrypt to the plaintext")
+	}
+	if _, _, err := Seal(key, nil, Format{SampleRate: 48000, Channels: 1}); err == nil {
+		t.Fatal("empty track sealed")
+	}
+}

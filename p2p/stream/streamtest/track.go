@@ -40,13 +40,9 @@ func MakeTrack(size int, durMs uint32) (*Track, error) {
 	if _, err := rand.Read(plain); err != nil {
 		return nil, fmt.Errorf("generating plaintext: %w", err)
 	}
-	ct := make([]byte, size)
-	if err := track.XORKeyStreamAt(key, ct, plain, 0); err != nil {
+	m, ct, err := track.Seal(key, plain, track.Format{DurationMs: durMs, SampleRate: 44100, Channels: 2})
+	if err != nil {
 		return nil, err
-	}
-	m := &track.Manifest{Size: int64(size), DurationMs: durMs, Codec: track.CodecVorbis, SampleRate: 44100, Channels: 2}
-	for off := 0; off < size; off += track.ChunkSize {
-		m.Chunks = append(m.Chunks, track.HashChunk(ct[off:min(off+track.ChunkSize, size)]))
 	}
 	raw, err := m.MarshalBinary()
 	if err != nil {
