@@ -3,6 +3,7 @@ package audio
 import (
 	"errors"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -86,13 +87,17 @@ func TestPlayerStalledSourceIsAnUnderrun(t *testing.T) {
 	if err := r.p.Play(r.ctx, Track{ID: "chord", Source: src}); err != nil {
 		t.Fatal(err)
 	}
-	// Render past the audio the first third holds, without waiting for
-	// the player: the ring must run dry.
-	for range 12 * 44100 / 1024 {
+	// Render without waiting for the player: once it has played the first
+	// third it cannot refill, and the ring must run dry. (Before its first
+	// frame the device plays silence that is latency, not a stutter, so
+	// the loop is bounded by the rig's context, not by a period count that
+	// a loaded machine may not reach the stall within.)
+	for r.ctx.Err() == nil {
 		r.v.Render()
 		if s := r.stats(); s.Underruns > 0 {
 			break
 		}
+		runtime.Gosched()
 	}
 	s := r.stats()
 	if s.Underruns == 0 || s.UnderrunTime <= 0 {
