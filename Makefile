@@ -11,7 +11,7 @@ ARM64_ENV := CGO_ENABLED=1 CC=$(ARM64_CC) GOOS=linux GOARCH=arm64
 QEMU_USER := qemu-aarch64-static -L /usr/aarch64-linux-gnu
 FUZZTIME  ?= 10s
 CMDS      := ./firmware/cmd/starlingd ./firmware/cmd/starlingctl
-TOOLS     := ./tools/starling-server ./tools/starling-ingest ./tools/starling-demo
+TOOLS     := ./tools/starling-server ./tools/starling-ingest ./tools/starling-demo ./tools/starling-release ./tools/swarmbench/cmd/swarmbench
 
 .PHONY: help setup build build-arm64 test test-native test-arm64 qemu-boot fuzz lint demo clean
 
