@@ -38,6 +38,9 @@ type env struct {
 	busy    atomic.Int64 // origin requests being served
 	nodes   []*p2ptest.Speaker
 	url     string
+	// onDry, if set, runs on every 10 ms of virtual waiting in a dry step
+	// of play, with the playback time of that step.
+	onDry func(at time.Duration)
 }
 
 func newEnv(t *testing.T, tracks ...*streamtest.Track) *env {
@@ -73,7 +76,7 @@ func (e *env) quiesce() {
 			return false
 		}
 		for _, sp := range e.nodes {
-			if sp.Node.InFlight() != 0 {
+			if sp.Node.InFlight() != 0 || sp.OriginInFlight() != 0 {
 				return false
 			}
 		}
@@ -115,6 +118,9 @@ func (e *env) play(st *stream.Stream, hook func(at time.Duration)) playResult {
 					e.t.Fatalf("at %v: no data after %v of virtual waiting", at, time.Duration(wait)*10*time.Millisecond)
 				}
 				e.clock.Advance(10 * time.Millisecond)
+				if e.onDry != nil {
+					e.onDry(at)
+				}
 				e.quiesce()
 				waitFor(func() bool { return buffered(st) >= need }, 5*time.Millisecond)
 			}

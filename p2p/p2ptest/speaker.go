@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,7 +86,26 @@ type Speaker struct {
 	Store    *Store
 	Node     *peer.Node
 	Streamer *stream.Streamer
+
+	originBusy atomic.Int64
 }
+
+// countingOrigin counts the streamer's origin requests from the moment the
+// scheduler's worker makes them, before the server sees them.
+type countingOrigin struct {
+	stream.Origin
+	n *atomic.Int64
+}
+
+func (o countingOrigin) FetchChunks(ctx context.Context, id track.ID, m *track.Manifest, first, count int,
+	fn func(i int, data []byte) error) error {
+	o.n.Add(1)
+	defer o.n.Add(-1)
+	return o.Origin.FetchChunks(ctx, id, m, first, count, fn)
+}
+
+// OriginInFlight is the number of origin requests the streamer has under way.
+func (sp *Speaker) OriginInFlight() int { return int(sp.originBusy.Load()) }
 
 // SpeakerOpts configure NewSpeaker.
 type SpeakerOpts struct {
@@ -123,7 +143,7 @@ func NewSpeaker(t *testing.T, name string, o SpeakerOpts) *Speaker {
 	if o.Stream.Logger == nil {
 		o.Stream.Logger = log.With("speaker", name)
 	}
-	sp.Streamer, err = stream.New(o.Stream, stream.Deps{Store: c, Catalog: o.Catalog, Origin: oc,
+	sp.Streamer, err = stream.New(o.Stream, stream.Deps{Store: c, Catalog: o.Catalog, Origin: countingOrigin{oc, &sp.originBusy},
 		Peers: sp.Node, Uploads: sp.Node, Clock: o.Clock})
 	if err != nil {
 		t.Fatal(err)

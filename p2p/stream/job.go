@@ -51,6 +51,10 @@ type request struct {
 	expect    time.Duration
 	cancel    context.CancelFunc
 	abandoned bool
+	// originRound is Streamer.originRound when an origin request started:
+	// a failure of a request launched before the last booked failure
+	// belongs to the same round and does not escalate the backoff.
+	originRound uint64
 }
 
 func (j *job) stop() {

@@ -271,7 +271,7 @@ func (s *Streamer) startPeer(ctx context.Context, workers *sync.WaitGroup, j *jo
 func (s *Streamer) startOrigin(ctx context.Context, workers *sync.WaitGroup, j *job, first, n int, now time.Time) {
 	rctx, cancel := context.WithCancel(j.ctx)
 	stopAfter := context.AfterFunc(ctx, cancel)
-	rq := &request{start: now, cancel: cancel}
+	rq := &request{start: now, cancel: cancel, originRound: s.originRound}
 	chunks := make([]int, n)
 	for k := range chunks {
 		chunks[k] = first + k
@@ -321,8 +321,22 @@ func (s *Streamer) handle(r result) {
 			s.originFails = 0
 		}
 		if r.err != nil && !cancelled {
-			s.originFails++
-			s.originRest = r.at.Add(originRetry << min(s.originFails-1, 5)) // 1s … 32s
+			// Requests launched together fail together: only the first
+			// failure of a round escalates the rest, or one outage seen by
+			// OriginRequests parallel requests would jump straight to the
+			// 32 s cap and leave a drained stream silent long after the
+			// origin is back.
+			if rq.originRound == s.originRound {
+				s.originRound++
+				s.originFails++
+			}
+			// originFails is 0 when a request of a later round succeeded:
+			// the origin is back and this failure is stale.
+			if s.originFails > 0 {
+				if rest := r.at.Add(originRetry << min(s.originFails-1, 5)); rest.After(s.originRest) { // 1s … 32s
+					s.originRest = rest
+				}
+			}
 			if errors.Is(r.err, track.ErrChunkHash) {
 				s.c.hashFailures.Add(1)
 			}

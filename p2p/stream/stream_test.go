@@ -412,3 +412,45 @@ func TestStreamContextEndsStream(t *testing.T) {
 		t.Errorf("read after ctx cancel: %v", err)
 	}
 }
+
+// TestOriginRecoversAfterOutage: an outage seen by several parallel origin
+// requests at once is one failure, not one per request. Once the origin is
+// back the stream gets data after the first 1 s rest; before the fix the
+// four simultaneous 503s escalated the rest to 8 s (and a few such rounds
+// to the 32 s cap), leaving a drained speaker silent long after the origin
+// recovered.
+func TestOriginRecoversAfterOutage(t *testing.T) {
+	tr := newTrack(t, 20)
+	var refused atomic.Int64
+	var e *env
+	e = newEnv(t, envOpts{noPeers: true, cfg: stream.Config{OriginRequests: 4}, handler: func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if e.down.Load() {
+				refused.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}}, tr)
+	e.down.Store(true)
+	st := e.open(tr.ID)
+	e.settle()
+	if n := refused.Load(); n < 2 {
+		t.Fatalf("%d origin requests refused in the first round; the test needs parallel failures", n)
+	}
+	if st.BufferedAhead() != 0 {
+		t.Fatal("data arrived while the origin was down")
+	}
+	e.down.Store(false)
+	for range 11 { // 1.1 s: the first rest is 1 s
+		e.clock.Advance(100 * time.Millisecond)
+		e.settle()
+	}
+	if st.BufferedAhead() == 0 {
+		t.Fatalf("no data 1.1 s after the origin came back (%d requests refused in one round)", refused.Load())
+	}
+	res := e.play(st, 100*time.Millisecond, nil)
+	checkPlain(t, res.plain, tr.Plain)
+	if res.dry != 0 {
+		t.Errorf("%d dry steps after the origin recovered", res.dry)
+	}
+}

@@ -72,6 +72,7 @@ type Streamer struct {
 	originBusy  int // range requests in flight
 	originRest  time.Time
 	originFails int
+	originRound uint64 // bumped when an origin failure escalates the rest
 	paused      bool
 	settlers    []chan struct{}
 	pausedState atomic.Bool
