@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/starling-audio/starling/firmware/control"
-	"github.com/starling-audio/starling/tools/fixtures"
+	"github.com/starling-audio/starling/tools/demo"
 	"github.com/starling-audio/starling/tools/fleet"
 )
 
@@ -44,22 +44,15 @@ func TestEndToEnd(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building: %v\n%s", err, out)
 	}
-	var tracks []string
-	for _, name := range []string{fixtures.Chord44kStereo, fixtures.Pluck44kStereo} {
-		b, err := fixtures.Read(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		tracks = append(tracks, p)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	f, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(dir, "fleet"), Bin: bin, Speakers: 2, Tracks: tracks, Speed: 2,
-		ExtraConfig: "[stream]\nwell_filled_seconds = 3\nlow_seconds = 2\nvery_low_seconds = 1\norigin_ahead_seconds = 3\n"})
+	// 30 s tracks (37 chunks): long enough that the origin sends only the
+	// start of a track a peer has. `make test` installs sox and oggenc.
+	tracks, err := demo.MakeTracks(ctx, filepath.Join(dir, "music"), 2, 30)
+	if err != nil {
+		t.Skipf("cannot make test tracks: %v", err)
+	}
+	f, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(dir, "fleet"), Bin: bin, Speakers: 2, Tracks: tracks, Speed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +99,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	chord, err := s1.Control.Play(ctx, control.PlayRequest{Query: "chord"})
+	chord, err := s1.Control.Play(ctx, control.PlayRequest{Query: "demo track 1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pluck, err := s1.Control.Queue(ctx, control.PlayRequest{Query: "pluck"})
+	pluck, err := s1.Control.Queue(ctx, control.PlayRequest{Query: "demo track 2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +124,7 @@ func TestEndToEnd(t *testing.T) {
 	paused := waitFor("paused", func(s control.Status) bool { return s.State == control.StatePaused })
 	time.Sleep(300 * time.Millisecond) // let a playing clock move, if it wrongly does
 	// Pause takes effect at the device's next period (1024 frames, 23 ms);
-	// at 2x a running clock would have moved 600 ms.
+	// at 4x a running clock would have moved 1200 ms.
 	if st, _ := s1.Control.Status(ctx); st.PositionMs-paused.PositionMs > 50 || st.State != control.StatePaused {
 		t.Fatalf("position moved while paused: %d -> %d (%s)", paused.PositionMs, st.PositionMs, st.State)
 	}
@@ -171,8 +164,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Speaker 2 plays what speaker 1 has, once the tracker knows it: peers
-	// must carry part of it (the small buffer thresholds in the config keep
-	// the origin from fetching a whole 10 s fixture on its own).
+	// must carry part of it.
 	for trackerTracks(ctx, t, f.MetricsAddr) < 2 {
 		select {
 		case <-ctx.Done():
@@ -199,7 +191,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if peers := m2[`starling_stream_bytes_total{source="peers"}`]; peers <= 0 {
-		t.Errorf("speaker 2 got no bytes from peers (origin %v); logs %s", m2[`starling_stream_bytes_total{source="origin"}`], s2.LogPath())
+		log, _ := os.ReadFile(s2.LogPath())
+		t.Errorf("speaker 2 got no bytes from peers (origin %v); its log:\n%s", m2[`starling_stream_bytes_total{source="origin"}`], log)
 	}
 
 	evStop()
