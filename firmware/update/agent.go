@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/starling-audio/starling/firmware/internal/atomicfile"
 )
 
 // Restarter restarts the speaker daemon so the current slot runs. The real
@@ -512,10 +514,10 @@ func (a *Agent) install(st *State, m *Manifest, raw, sig []byte, img string) err
 		return fmt.Errorf("installing into slot %s: %w", target, err)
 	}
 	a.step("manifest")
-	if err := writeFileAtomic(filepath.Join(dir, slotSignature), sig, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, slotSignature), sig, 0o600); err != nil {
 		return fmt.Errorf("installing into slot %s: %w", target, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, slotManifest), raw, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, slotManifest), raw, 0o600); err != nil {
 		return fmt.Errorf("installing into slot %s: %w", target, err)
 	}
 	a.step("verify")

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/starling-audio/starling/firmware/internal/atomicfile"
 )
 
 // Layout of the update directory:
@@ -143,36 +145,11 @@ func (a *Agent) saveState(s State) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(a.cfg.Dir, stateFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(a.cfg.Dir, stateFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving update state: %w", err)
 	}
 	a.publish(s)
 	return nil
-}
-
-// writeFileAtomic writes path.tmp, fsyncs it, renames it over path and
-// fsyncs the directory.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }
 
 func syncDir(dir string) error {
