@@ -2,47 +2,19 @@ package audio
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/starling-audio/starling/audio/oggpage"
 )
 
-// Ogg framing limits (RFC 3533).
+// Ogg framing limits (RFC 3533); pages themselves are read by oggpage.
 const (
-	oggHeaderLen  = 27
-	oggMaxBody    = 255 * 255
-	oggMaxPage    = oggHeaderLen + 255 + oggMaxBody
 	maxPacketSize = 1 << 20 // a Vorbis packet larger than this is rejected (comment headers with cover art included)
 	// seekScanLimit bounds how far a page search reads past a guessed offset.
-	seekScanLimit = 2 * oggMaxPage
+	seekScanLimit = 2 * oggpage.MaxPage
 )
-
-var oggCapture = []byte("OggS")
-
-// oggCRCTable is the CRC-32 table of Ogg (polynomial 0x04c11db7, not
-// reflected). It is computed once and never written again.
-var oggCRCTable = func() (t [256]uint32) {
-	for i := range t {
-		r := uint32(i) << 24
-		for range 8 {
-			if r&0x80000000 != 0 {
-				r = r<<1 ^ 0x04c11db7
-			} else {
-				r <<= 1
-			}
-		}
-		t[i] = r
-	}
-	return t
-}()
-
-func oggCRC(crc uint32, b []byte) uint32 {
-	for _, x := range b {
-		crc = crc<<8 ^ oggCRCTable[byte(crc>>24)^x]
-	}
-	return crc
-}
 
 // packet is one Vorbis packet out of the demuxer. data is only valid until
 // the next call to nextPacket.
@@ -58,9 +30,9 @@ type packet struct {
 type demuxer struct {
 	r      io.Reader
 	seeker io.Seeker // nil when the source cannot seek
+	pages  *oggpage.Reader
 
-	hdr  [oggHeaderLen + 255]byte
-	body []byte
+	body []byte // the current page's body (aliases pages' buffer)
 
 	serial     uint32
 	haveSerial bool
@@ -77,7 +49,6 @@ type demuxer struct {
 	pending  []byte // a packet continued across pages
 	carrying bool   // pending holds a started packet
 
-	offset    int64 // byte offset of the next unread byte in the source
 	pageStart int64 // offset of the current page
 	packets   int   // packets completed so far (for dataStart)
 	dataStart int64 // offset of the first audio page (after the 3 Vorbis headers), -1 until known
@@ -85,81 +56,50 @@ type demuxer struct {
 }
 
 func newDemuxer(r io.Reader) *demuxer {
-	d := &demuxer{r: r, body: make([]byte, 0, oggMaxBody), dataStart: -1}
+	d := &demuxer{r: r, pages: oggpage.NewReader(r), dataStart: -1}
 	d.seeker, _ = r.(io.Seeker)
 	return d
 }
 
-func (d *demuxer) readFull(b []byte) (int, error) {
-	n, err := io.ReadFull(d.r, b)
-	d.offset += int64(n)
-	return n, err
-}
+// offset is the byte offset of the next unread byte in the source.
+func (d *demuxer) offset() int64 { return d.pages.Offset() }
 
 // readPage reads and checks the next page of our logical stream.
 func (d *demuxer) readPage() error {
 	for {
-		d.pageStart = d.offset
-		n, err := d.readFull(d.hdr[:oggHeaderLen])
+		d.pageStart = d.offset()
+		pg, err := d.pages.Next()
 		if err != nil {
-			if n == 0 && errors.Is(err, io.EOF) {
-				return fmt.Errorf("%w: source ended at byte %d before the last page", ErrTruncated, d.offset)
+			switch {
+			case err == io.EOF:
+				return fmt.Errorf("%w: source ended at byte %d before the last page", ErrTruncated, d.offset())
+			case errors.Is(err, oggpage.ErrMalformed), errors.Is(err, oggpage.ErrChecksum):
+				return fmt.Errorf("%w: %w", ErrCorrupt, err)
+			default: // cut short, or the source failed
+				return fmt.Errorf("%w: %v", ErrTruncated, err)
 			}
-			return fmt.Errorf("%w: reading page header at byte %d: %v", ErrTruncated, d.pageStart, err)
 		}
-		h := d.hdr[:oggHeaderLen]
-		if !bytes.Equal(h[:4], oggCapture) {
-			return fmt.Errorf("%w: no Ogg capture pattern at byte %d", ErrCorrupt, d.pageStart)
-		}
-		if h[4] != 0 {
-			return fmt.Errorf("%w: Ogg version %d at byte %d", ErrCorrupt, h[4], d.pageStart)
-		}
-		nseg := int(h[26])
-		if nseg == 0 {
-			return fmt.Errorf("%w: page with no segments at byte %d", ErrCorrupt, d.pageStart)
-		}
-		if _, err := d.readFull(d.hdr[oggHeaderLen : oggHeaderLen+nseg]); err != nil {
-			return fmt.Errorf("%w: reading segment table at byte %d: %v", ErrTruncated, d.pageStart, err)
-		}
-		segs := d.hdr[oggHeaderLen : oggHeaderLen+nseg]
-		size := 0
-		for _, s := range segs {
-			size += int(s)
-		}
-		d.body = d.body[:size] // size <= oggMaxBody == cap
-		if _, err := d.readFull(d.body); err != nil {
-			return fmt.Errorf("%w: reading page body at byte %d: %v", ErrTruncated, d.pageStart, err)
-		}
-		want := binary.LittleEndian.Uint32(h[22:26])
-		var zero [4]byte
-		crc := oggCRC(0, h[:22])
-		crc = oggCRC(crc, zero[:])
-		crc = oggCRC(crc, h[26:27])
-		crc = oggCRC(crc, segs)
-		crc = oggCRC(crc, d.body)
-		if crc != want {
-			return fmt.Errorf("%w: page checksum mismatch at byte %d", ErrCorrupt, d.pageStart)
-		}
-		serial := binary.LittleEndian.Uint32(h[14:18])
+		segs := pg.Segments
 		if !d.haveSerial {
-			if h[5]&2 == 0 {
+			if !pg.BOS() {
 				return fmt.Errorf("%w: first page at byte %d is not a beginning of stream", ErrCorrupt, d.pageStart)
 			}
-			d.serial, d.haveSerial = serial, true
-		} else if serial != d.serial {
+			d.serial, d.haveSerial = pg.Serial, true
+		} else if pg.Serial != d.serial {
 			continue // another logical stream multiplexed in: not ours
 		}
+		d.body = pg.Body
 		d.segs = segs
 		d.segIdx, d.bodyOff = 0, 0
-		d.granule = int64(binary.LittleEndian.Uint64(h[6:14]))
-		d.eosPage = h[5]&4 != 0
+		d.granule = pg.Granule
+		d.eosPage = pg.EOS()
 		d.lastEnd = -1
 		for i, s := range segs {
 			if s < 255 {
 				d.lastEnd = i
 			}
 		}
-		continued := h[5]&1 != 0
+		continued := pg.Continued()
 		if continued && !d.carrying {
 			// The tail of a packet whose start we never saw (after a seek):
 			// skip its segments.
@@ -232,7 +172,7 @@ func (d *demuxer) nextPacket() (packet, error) {
 		}
 		d.packets++
 		if d.packets == 3 && d.dataStart < 0 && d.segIdx == len(d.segs) {
-			d.dataStart = d.offset
+			d.dataStart = d.offset()
 		}
 		return p, nil
 	}
@@ -246,7 +186,7 @@ func (d *demuxer) resetAt(off int64) error {
 	if _, err := d.seeker.Seek(off, io.SeekStart); err != nil {
 		return fmt.Errorf("seeking source to byte %d: %w", off, err)
 	}
-	d.offset = off
+	d.pages.Reset(d.r, off)
 	d.pageReady = false
 	d.segs = nil
 	d.pending = d.pending[:0]
@@ -269,6 +209,7 @@ func (d *demuxer) pageInfo() (granule int64, eos bool, err error) {
 // seekScanLimit bytes. ok is false when none was found.
 func (d *demuxer) findPage(off int64, scratch []byte) (pageOff, granule int64, ok bool, err error) {
 	limit := off + seekScanLimit
+	capture := []byte(oggpage.CapturePattern)
 	for off < limit {
 		if err := d.resetAt(off); err != nil {
 			return 0, 0, false, err
@@ -277,7 +218,7 @@ func (d *demuxer) findPage(off int64, scratch []byte) (pageOff, granule int64, o
 		if n < 4 {
 			return 0, 0, false, nil
 		}
-		i := bytes.Index(scratch[:n], oggCapture)
+		i := bytes.Index(scratch[:n], capture)
 		if i < 0 {
 			if rerr != nil {
 				return 0, 0, false, nil
@@ -294,7 +235,7 @@ func (d *demuxer) findPage(off int64, scratch []byte) (pageOff, granule int64, o
 		} else if perr == nil {
 			// A valid page without a granule (or of another stream): keep going
 			// after it.
-			off = d.offset
+			off = d.offset()
 			continue
 		}
 		off = cand + 1
@@ -319,7 +260,7 @@ func (d *demuxer) seekPage(target int64) error {
 	scratch := make([]byte, 4096)
 	lo, hi := d.dataStart, size
 	// Bisection on byte offset: keep lo at a page with granule <= target.
-	for hi-lo > 2*oggMaxPage {
+	for hi-lo > 2*oggpage.MaxPage {
 		mid := lo + (hi-lo)/2
 		off, g, ok, err := d.findPage(mid, scratch)
 		if err != nil {
@@ -337,7 +278,7 @@ func (d *demuxer) seekPage(target int64) error {
 		return err
 	}
 	for {
-		start := d.offset
+		start := d.offset()
 		g, eos, err := d.pageInfo()
 		if err != nil {
 			break // end of source or a damaged page: settle for best

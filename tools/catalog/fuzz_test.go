@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/starling-audio/starling/audio/oggpage"
 	"github.com/starling-audio/starling/p2p/track"
 	"github.com/starling-audio/starling/tools/fixtures"
 )
@@ -98,20 +99,20 @@ func FuzzCleanTag(f *testing.F) {
 // fixCRCs recomputes the CRC of every page of b in place, as far as its
 // page structure holds, so the fuzzer's mutations reach the decoder.
 func fixCRCs(b []byte) {
-	for off := 0; off+oggHeaderLen <= len(b); {
+	for off := 0; off+oggpage.HeaderLen <= len(b); {
 		n := int(b[off+26])
-		end := off + oggHeaderLen + n
+		end := off + oggpage.HeaderLen + n
 		if end > len(b) {
 			return
 		}
-		for _, s := range b[off+oggHeaderLen : end] {
+		for _, s := range b[off+oggpage.HeaderLen : end] {
 			end += int(s)
 		}
 		if end > len(b) {
 			return
 		}
 		clear(b[off+22 : off+26])
-		crc := oggCRC(0, b[off:end])
+		crc := oggpage.CRC(0, b[off:end])
 		b[off+22], b[off+23], b[off+24], b[off+25] = byte(crc), byte(crc>>8), byte(crc>>16), byte(crc>>24)
 		off = end
 	}

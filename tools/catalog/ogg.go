@@ -3,7 +3,6 @@ package catalog
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,38 +12,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/jfreymuth/oggvorbis"
+
+	"github.com/starling-audio/starling/audio/oggpage"
 )
 
 const (
-	oggHeaderLen  = 27
 	maxTagRunes   = 256 // longest title/artist/album kept
 	maxTrackNo    = 9999
 	decodeBufSize = 4096 // frames per decoder read
 )
-
-// oggCRCTable is the CRC-32 table of the Ogg framing (polynomial
-// 0x04c11db7, not reflected). It is computed once and never written.
-var oggCRCTable = func() (t [256]uint32) {
-	for i := range t {
-		r := uint32(i) << 24
-		for range 8 {
-			if r&0x80000000 != 0 {
-				r = r<<1 ^ 0x04c11db7
-			} else {
-				r <<= 1
-			}
-		}
-		t[i] = r
-	}
-	return t
-}()
-
-func oggCRC(crc uint32, b []byte) uint32 {
-	for _, c := range b {
-		crc = crc<<8 ^ oggCRCTable[byte(crc>>24)^c]
-	}
-	return crc
-}
 
 // sniffKind says what the first bytes of a file are.
 type sniffKind int
@@ -57,10 +33,10 @@ const (
 
 // sniff classifies a file by its first page.
 func sniff(head []byte) sniffKind {
-	if len(head) < oggHeaderLen || !bytes.HasPrefix(head, []byte("OggS")) {
+	if len(head) < oggpage.HeaderLen || !bytes.HasPrefix(head, []byte(oggpage.CapturePattern)) {
 		return sniffOther
 	}
-	start := oggHeaderLen + int(head[26])
+	start := oggpage.HeaderLen + int(head[26])
 	if len(head) >= start+7 && bytes.Equal(head[start:start+7], []byte("\x01vorbis")) {
 		return sniffOggVorbis
 	}
@@ -75,65 +51,38 @@ type oggInfo struct {
 
 // scanOgg walks every page of a single-stream Ogg file and checks its
 // framing: capture pattern, version, CRC, one serial number, contiguous
-// sequence numbers, BOS first, EOS last and nothing after it. Its buffers
-// are fixed (a page is at most 27+255+255*255 bytes), so hostile input
-// cannot make it allocate.
+// sequence numbers, BOS first, EOS last and nothing after it. Pages are
+// read by oggpage, whose buffers are fixed (a page is at most
+// oggpage.MaxPage bytes), so hostile input cannot make it allocate.
 func scanOgg(r io.Reader) (oggInfo, error) {
 	var (
 		info   oggInfo
-		hdr    [oggHeaderLen]byte
-		segs   [255]byte
-		body   = make([]byte, 255*255)
+		pages  = oggpage.NewReader(r)
 		serial uint32
 	)
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if err == io.EOF {
+		pg, err := pages.Next()
+		if err != nil {
+			switch {
+			case err == io.EOF:
 				return info, fmt.Errorf("%w: stream ends after %d pages without an end-of-stream page", ErrTruncated, info.Pages)
+			case errors.Is(err, oggpage.ErrTruncated):
+				return info, fmt.Errorf("%w: page %d: %v", ErrTruncated, info.Pages, err)
+			case errors.Is(err, oggpage.ErrMalformed), errors.Is(err, oggpage.ErrChecksum):
+				return info, fmt.Errorf("%w: page %d: %w", ErrCorrupt, info.Pages, err)
+			default:
+				return info, fmt.Errorf("reading page %d: %w", info.Pages, err)
 			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return info, fmt.Errorf("%w: page %d header cut short", ErrTruncated, info.Pages)
-			}
-			return info, fmt.Errorf("reading page %d: %w", info.Pages, err)
 		}
-		if !bytes.Equal(hdr[:4], []byte("OggS")) {
-			return info, fmt.Errorf("%w: page %d has no OggS capture pattern", ErrCorrupt, info.Pages)
-		}
-		if hdr[4] != 0 {
-			return info, fmt.Errorf("%w: page %d has Ogg version %d", ErrCorrupt, info.Pages, hdr[4])
-		}
-		flags := hdr[5]
-		granule := int64(binary.LittleEndian.Uint64(hdr[6:]))
-		pSerial := binary.LittleEndian.Uint32(hdr[14:])
-		seq := binary.LittleEndian.Uint32(hdr[18:])
-		want := binary.LittleEndian.Uint32(hdr[22:])
-		n := int(hdr[26])
-		if n == 0 {
-			return info, fmt.Errorf("%w: page %d has no segments", ErrCorrupt, info.Pages)
-		}
-		if _, err := io.ReadFull(r, segs[:n]); err != nil {
-			return info, fmt.Errorf("%w: page %d segment table cut short", ErrTruncated, info.Pages)
-		}
-		size := 0
-		for _, s := range segs[:n] {
-			size += int(s)
-		}
-		if _, err := io.ReadFull(r, body[:size]); err != nil {
-			return info, fmt.Errorf("%w: page %d body cut short", ErrTruncated, info.Pages)
-		}
-		binary.LittleEndian.PutUint32(hdr[22:], 0)
-		crc := oggCRC(oggCRC(oggCRC(0, hdr[:]), segs[:n]), body[:size])
-		if crc != want {
-			return info, fmt.Errorf("%w: page %d fails its CRC", ErrCorrupt, info.Pages)
-		}
+		flags, granule, pSerial, seq := pg.Flags, pg.Granule, pg.Serial, pg.Seq
 		first := info.Pages == 0
 		if first {
 			serial = pSerial
-			if flags&0x02 == 0 {
+			if flags&oggpage.FlagBOS == 0 {
 				return info, fmt.Errorf("%w: first page is not a beginning-of-stream page", ErrCorrupt)
 			}
 		} else {
-			if pSerial != serial || flags&0x02 != 0 {
+			if pSerial != serial || flags&oggpage.FlagBOS != 0 {
 				return info, fmt.Errorf("%w: more than one logical stream (chained or multiplexed Ogg)", ErrUnsupported)
 			}
 		}
@@ -147,7 +96,7 @@ func scanOgg(r io.Reader) (oggInfo, error) {
 			}
 			info.Granule = granule
 		}
-		if flags&0x04 != 0 { // end of stream
+		if flags&oggpage.FlagEOS != 0 { // end of stream
 			var one [1]byte
 			if k, _ := io.ReadFull(r, one[:]); k != 0 {
 				return info, fmt.Errorf("%w: bytes after the end-of-stream page", ErrUnsupported)
