@@ -46,7 +46,8 @@
 // backend numbers follow miniaudio.h (malgo v0.11.24's BackendNull is off by
 // one and selects the custom backend).
 //
-// Imports: the standard library, github.com/jfreymuth/vorbis (through
+// Imports: the standard library, audio/oggpage (the Ogg page reader, shared
+// with the catalogue's ingest), github.com/jfreymuth/vorbis (through
 // oggvorbis's module), github.com/gen2brain/malgo (device_cgo.go only). Never
 // p2p, cache, board or firmware; tests may import tools/fixtures.
 package audio

@@ -41,8 +41,9 @@
 //
 // # Imports
 //
-// The standard library, p2p/track (the shared vocabulary) and
+// The standard library, p2p/track (the shared vocabulary), audio/oggpage
+// (the one Ogg page reader, standard library only) and
 // github.com/jfreymuth/oggvorbis for decoding. It must not import the
-// firmware, audio, board, cache or the rest of p2p: the server and the
-// ingest tool consume it, the appliance never does.
+// firmware, the rest of audio, board, cache or the rest of p2p: the server
+// and the ingest tool consume it, the appliance never does.
 package catalog
