@@ -2,6 +2,7 @@ package p2ptest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -35,9 +36,11 @@ type env struct {
 	cat     *streamtest.Catalog
 	origin  *streamtest.Origin
 	down    atomic.Bool
-	busy    atomic.Int64 // origin requests being served
-	nodes   []*p2ptest.Speaker
-	url     string
+	// limit > 0: the origin refuses (503) ranges starting at or past it.
+	limit atomic.Int64
+	busy  atomic.Int64 // origin requests being served
+	nodes []*p2ptest.Speaker
+	url   string
 	// onDry, if set, runs on every 10 ms of virtual waiting in a dry step
 	// of play, with the playback time of that step.
 	onDry func(at time.Duration)
@@ -49,7 +52,11 @@ func newEnv(t *testing.T, tracks ...*streamtest.Track) *env {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.busy.Add(1)
 		defer e.busy.Add(-1)
-		if e.down.Load() {
+		var start int64
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &start); err != nil {
+			start = 0
+		}
+		if e.down.Load() || (e.limit.Load() > 0 && start >= e.limit.Load()) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}

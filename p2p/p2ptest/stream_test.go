@@ -178,9 +178,13 @@ func TestUploadStopsWhenBufferVeryLow(t *testing.T) {
 	if _, err := p.RequestChunk(t.Context(), have.ID, 0, 0); err != nil {
 		t.Fatalf("before: %v", err)
 	}
+	// The origin serves only the first 8 chunks (6.5 s), so the track is
+	// not complete when the outage starts.
+	e.limit.Store(8 * track.ChunkSize)
 	st := open(t, a.Streamer, want)
 	eventually(t, "a buffers from the origin", func() bool { return buffered(st) >= 4*bps })
 	e.down.Store(true) // now nobody can deliver a's track: its buffer will run low
+	e.limit.Store(0)
 	checked := false
 	check := func(at time.Duration) {
 		if checked || !a.Node.UploadPaused() {
