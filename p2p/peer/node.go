@@ -48,7 +48,10 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ready  chan struct{}
-	once   sync.Once
+	// upState is signalled when the upload state changes; uploadStateLoop
+	// tells the neighbours, so SetUploadPaused never waits on a socket.
+	upState chan struct{}
+	once    sync.Once
 
 	hsSem     chan struct{}
 	dialSem   chan struct{}
@@ -115,6 +118,7 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, id: id, up: newUploader(cfg.MaxUploads, cfg.MaxQueued),
 		log:       cfg.Logger.With("component", "peer", "self", id),
 		ready:     make(chan struct{}),
+		upState:   make(chan struct{}, 1),
 		hsSem:     make(chan struct{}, cfg.MaxHandshakes),
 		dialSem:   make(chan struct{}, cfg.MaxDials),
 		searchSem: make(chan struct{}, maxSearchesAtOnc),
@@ -200,6 +204,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("peer node listening", "addr", ln.Addr().String())
 	n.goTracked(func() { n.acceptLoop(ln) })
 	n.goTracked(n.maintLoop)
+	n.goTracked(n.uploadStateLoop)
 	select {
 	case <-ctx.Done():
 	case <-n.ctx.Done():
@@ -630,15 +635,35 @@ func (n *Node) SetUploadPaused(paused bool) {
 	} else {
 		n.log.Info("upload resumed")
 	}
-	n.mu.Lock()
-	conns := make([]*pconn, 0, len(n.conns))
-	for _, pc := range n.conns {
-		conns = append(conns, pc)
+	select {
+	case n.upState <- struct{}{}:
+	default: // a notification is pending; it will send the latest state
 	}
-	n.mu.Unlock()
-	msg := UploadState{Stopped: paused}.Marshal()
-	for _, pc := range conns {
-		pc.c.Notify(TypeUploadState, msg, wire.PrioUrgent)
+}
+
+// uploadStateLoop sends the current upload state to every neighbour each
+// time it changes. It runs apart from SetUploadPaused because Notify waits
+// while a neighbour's send queue is full, and the caller is the streamer's
+// scheduler: a slow neighbour must not stop it fetching for the speaker's
+// own low buffer. States are sent in order per connection, and the last
+// one sent is always the current one.
+func (n *Node) uploadStateLoop() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.upState:
+		}
+		n.mu.Lock()
+		conns := make([]*pconn, 0, len(n.conns))
+		for _, pc := range n.conns {
+			conns = append(conns, pc)
+		}
+		n.mu.Unlock()
+		msg := UploadState{Stopped: n.up.isPaused()}.Marshal()
+		for _, pc := range conns {
+			pc.c.Notify(TypeUploadState, msg, wire.PrioUrgent)
+		}
 	}
 }
 
