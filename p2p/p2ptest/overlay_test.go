@@ -96,11 +96,19 @@ func TestSearchDuplicatesDropped(t *testing.T) {
 	eventually(t, "triangle", func() bool { return a.Neighbours() == 2 && b.Neighbours() == 2 && c.Neighbours() == 2 })
 	a.Search(ctx, x)
 	eventually(t, "found", func() bool { return len(a.Candidates(x)) == 1 })
+	// Which copies meet depends on arrival order: if b first hears the
+	// query through c it forwards it to a only, and c gets one copy. In
+	// every order b or c receives a second copy and must drop it; c must
+	// answer once. (Closing as soon as a found x raced the copy via b.)
+	eventually(t, "a duplicate dropped", func() bool { return b.Stats().QueriesDup+c.Stats().QueriesDup >= 1 })
 	for _, n := range []*peer.Node{a, b, c} {
 		n.Close()
 	}
-	if cs := c.Stats(); cs.QueriesRecv != 2 || cs.QueriesDup != 1 || cs.Answered != 1 {
-		t.Errorf("c received %d, duplicates %d, answered %d; want 2, 1, 1", cs.QueriesRecv, cs.QueriesDup, cs.Answered)
+	if cs := c.Stats(); cs.QueriesRecv < 1 || cs.QueriesRecv > 2 || cs.QueriesDup != cs.QueriesRecv-1 || cs.Answered != 1 {
+		t.Errorf("c received %d, duplicates %d, answered %d; want 1 or 2, the rest, 1", cs.QueriesRecv, cs.QueriesDup, cs.Answered)
+	}
+	if bs := b.Stats(); bs.QueriesDup != bs.QueriesRecv-1 {
+		t.Errorf("b received %d, duplicates %d; want all but the first dropped", bs.QueriesRecv, bs.QueriesDup)
 	}
 }
 
