@@ -52,14 +52,18 @@ func encodeSSE(id uint64, ev Event) ([]byte, error) {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	select {
 	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
 	default:
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many event streams (at most %d); close one and retry", s.cfg.MaxStreams))
 		return
 	}
 	ctx := r.Context()
 	ch, cancel := s.player.Subscribe(ctx)
-	defer cancel()
+	// Free the stream slot before ending the subscription, so that a client
+	// that sees its stream end can open a new one at once.
+	defer func() {
+		<-s.streams
+		cancel()
+	}()
 	st, err := s.player.Status(ctx)
 	if err != nil {
 		s.playerError(w, r, "events", err)
