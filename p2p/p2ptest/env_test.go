@@ -194,3 +194,7 @@ func (e *env) find(sp *p2ptest.Speaker, tr *streamtest.Track, n int) {
 	sp.Node.Search(context.Background(), tr.ID)
 	eventually(e.t, "holders found and connected", func() bool { return len(sp.Node.Candidates(tr.ID)) >= n })
 }
+
+// streamCfgOriginAhead is the streamer's origin read-ahead limit with peers
+// present (streamCfg leaves it at the default).
+var streamCfgOriginAhead = stream.DefaultConfig().OriginAhead

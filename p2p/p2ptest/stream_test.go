@@ -47,11 +47,18 @@ func TestPeerCarriesTrack(t *testing.T) {
 	if res.dry != 0 {
 		t.Errorf("%d dry steps", res.dry)
 	}
-	if s.BytesPeers < tr.M.Size*8/10 {
-		t.Errorf("peer sent %d of %d bytes, want most", s.BytesPeers, tr.M.Size)
+	// The origin starts the track and, with a peer present, never reads
+	// more than OriginAhead (15 s) ahead of playback; usually it sends the
+	// first 8 chunks, more on a loaded machine where a loopback peer request
+	// can look slow on the virtual clock and go to the origin instead. (The
+	// exact first-chunks bound is checked with deterministic fake peers in
+	// p2p/stream's TestPeerCarriesTrack.) The peer sends all the rest.
+	originMax := int64(streamCfgOriginAhead.Seconds() * bps)
+	if s.BytesOrigin == 0 || s.BytesOrigin > originMax {
+		t.Errorf("origin sent %d bytes, want only the first chunks (at most %d)", s.BytesOrigin, originMax)
 	}
-	if s.BytesOrigin == 0 || s.BytesOrigin > 8*track.ChunkSize {
-		t.Errorf("origin sent %d bytes, want only the first chunks", s.BytesOrigin)
+	if s.BytesPeers < tr.M.Size-originMax {
+		t.Errorf("peer sent %d of %d bytes, want all but the origin's first chunks", s.BytesPeers, tr.M.Size)
 	}
 	if bs := b.Node.Stats(); bs.BytesUp < ps.BytesDown || bs.ChunksServed == 0 {
 		t.Errorf("b uploaded %d B in %d chunks, a downloaded %d B", bs.BytesUp, bs.ChunksServed, ps.BytesDown)
