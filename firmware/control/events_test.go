@@ -184,13 +184,32 @@ func TestEventsMaxStreams(t *testing.T) {
 	cancel()
 	wait()
 	<-e.player.unsubscribed
-	// The slot is free again.
-	ctx2, cancel2 := context.WithCancel(t.Context())
-	evs2, wait2 := follow(ctx2, e.client)
-	<-e.player.subscribed
-	receive(t, evs2)
-	cancel2()
-	wait2()
+	// The slot is free again once the handler has returned; the fake player
+	// reports the end of the subscription when the request's context ends,
+	// which can be just before that, so a refusal (503) is retried.
+	for {
+		ctx2, cancel2 := context.WithCancel(t.Context())
+		evs2, wait2 := follow(ctx2, e.client)
+		ev, ok := <-evs2
+		if ok {
+			if ev.Type != control.EventStatus {
+				t.Errorf("first event %q, want status", ev.Type)
+			}
+			cancel2()
+			wait2()
+			return
+		}
+		err := wait2()
+		cancel2()
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("third stream: %v", err)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal("the stream slot was never freed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func TestEventsKeepAlive(t *testing.T) {
