@@ -31,12 +31,12 @@ type cli struct {
 	Speakers int           `help:"Number of speakers." default:"3"`
 	Copies   int           `help:"Ingest each track this many times (distinct keys: distinct tracks)." default:"1"`
 	Tracks   int           `help:"Tracks each speaker plays in sequence." default:"3"`
-	Stagger  time.Duration `help:"Speaker k starts this long after speaker k-1." default:"6s"`
+	Stagger  time.Duration `help:"Speaker k starts this long after speaker k-1." default:"5s"`
 	Audible  bool          `help:"Let the first speaker play on this machine's sound card (backend auto) instead of the null device."`
 	NoPeers  bool          `name:"no-p2p" help:"Origin only: the baseline."`
 	Music    string        `help:"Directory of .ogg files to ingest instead of generated tracks." type:"path"`
-	Length   int           `help:"Length in seconds of each generated track." default:"40"`
-	Speed    float64       `help:"Play this many times faster than real time on the virtual clock (1 = real time on the null device)." default:"4"`
+	Length   int           `help:"Length in seconds of each generated track." default:"30"`
+	Speed    float64       `help:"Play this many times faster than real time on the virtual clock (1 = real time on the null device)." default:"5"`
 	Timeout  time.Duration `help:"Give up after this long." default:"110s"`
 }
 
