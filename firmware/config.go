@@ -333,6 +333,3 @@ func (r RuntimeConfig) Level() (slog.Level, error) {
 	}
 	return l, nil
 }
-
-// shutdownGrace bounds the ordered shutdown.
-const shutdownGrace = 5 * time.Second

@@ -28,7 +28,6 @@ type playback struct {
 	streamer *stream.Streamer
 	link     *serviceLink // nil: no service configured
 	neigh    func() int   // connected overlay neighbours
-	volume   func(pct int) error
 
 	mu      sync.Mutex
 	meta    map[track.ID]control.Track

@@ -605,7 +605,7 @@ func (a *Agent) download(ctx context.Context, m *Manifest) (string, error) {
 		have = 0
 	}
 	if have < m.Size {
-		if have, err = a.fetchInto(ctx, f, have, m); err != nil {
+		if _, err = a.fetchInto(ctx, f, have, m); err != nil {
 			return "", err
 		}
 	}

@@ -94,14 +94,13 @@ type pconn struct {
 	inflight atomic.Int64 // our chunk requests to it
 	up, down atomic.Int64 // total bytes
 
-	mu        sync.Mutex // guards the fields below
-	rDown     Decayed
-	rUp       Decayed
-	rHits     Decayed
-	faults    int
-	rtt       time.Duration
-	evicting  bool
-	goneAfter bool
+	mu       sync.Mutex // guards the fields below
+	rDown    Decayed
+	rUp      Decayed
+	rHits    Decayed
+	faults   int
+	rtt      time.Duration
+	evicting bool
 }
 
 // New checks cfg and returns an idle node.

@@ -60,5 +60,3 @@ func (s *seenSet) get(id uint64, now time.Time) (route, bool) {
 	}
 	return r, true
 }
-
-func (s *seenSet) len() int { return s.ll.Len() }

@@ -22,8 +22,6 @@ import (
 	"github.com/starling-audio/starling/tools/demo"
 )
 
-var version = "dev"
-
 type cli struct {
 	Bin      string        `help:"Directory with starling-server, starling-ingest and starlingd." default:"bin" type:"path"`
 	Dir      string        `help:"Work directory (default: a temporary one, removed at the end)." type:"path"`
