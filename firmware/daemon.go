@@ -253,7 +253,7 @@ func (d *Daemon) Run(parent context.Context) (err error) {
 	}
 	d.onClose(func() error { pb.closeAll(); return nil })
 	msrc := metricSources{player: player, streamer: streamer, cache: c,
-		loggedIn: func() bool { return link != nil && link.loggedIn.Load() }}
+		loggedIn: link.online}
 	if peers != nil {
 		pb.neigh, msrc.neighbours, msrc.uploaded = peers.neighbours, peers.neighbours, peers.uploaded
 	}

@@ -195,6 +195,22 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("speaker 2 got no bytes from peers (origin %v); its log:\n%s", m2[`starling_stream_bytes_total{source="origin"}`], log)
 	}
 
+	// Service down: speaker 1 notices, and still plays what it has cached.
+	if err := f.StopService(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("logged out after the service stopped", func(s control.Status) bool { return !s.LoggedIn })
+	if _, err := s1.Control.Play(ctx, control.PlayRequest{TrackID: chord.ID}); err != nil {
+		t.Fatalf("playing a cached track with the service down: %v", err)
+	}
+	waitFor("cached chord playing offline", func(s control.Status) bool {
+		return s.State == control.StatePlaying && s.Track != nil && s.Track.ID == chord.ID && s.PositionMs > 0
+	})
+	waitFor("cached chord played out offline", func(s control.Status) bool { return s.State == control.StateStopped })
+	if m, err := s1.Metrics(ctx); err != nil || m["starling_tracks_failed_total"] != 0 {
+		t.Errorf("offline play failed: metrics %v, err %v", m["starling_tracks_failed_total"], err)
+	}
+
 	evStop()
 	<-evDone
 	if err := f.Close(); err != nil {

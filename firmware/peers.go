@@ -42,7 +42,7 @@ var (
 func (p *peerLink) Run(ctx context.Context) error {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
-	for !p.link.loggedIn.Load() {
+	for !p.link.online() {
 		select {
 		case <-ctx.Done():
 			return nil

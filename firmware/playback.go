@@ -294,9 +294,7 @@ func (p *playback) Status(ctx context.Context) (control.Status, error) {
 		Version: p.version,
 	}
 	s.PositionMs = st.Position.Milliseconds()
-	if p.link != nil {
-		s.LoggedIn = p.link.loggedIn.Load()
-	}
+	s.LoggedIn = p.link.online()
 	if p.neigh != nil {
 		s.Neighbours = p.neigh()
 	}

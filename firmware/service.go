@@ -29,7 +29,6 @@ type serviceLink struct {
 	log      *slog.Logger
 	cur      atomic.Pointer[session.Client]
 	onLogin  func(*session.Client)
-	loggedIn atomic.Bool
 }
 
 // loadCredentials reads the blob `starling-server device add` printed.
@@ -65,7 +64,6 @@ func (l *serviceLink) Run(ctx context.Context) error {
 		c, err := session.Dial(ctx, l.cfg)
 		if err == nil {
 			l.cur.Store(c)
-			l.loggedIn.Store(true)
 			l.log.Info("logged in to the catalogue service", "addr", l.cfg.Addr, "peer_id", c.PeerID())
 			if l.onLogin != nil {
 				l.onLogin(c)
@@ -73,7 +71,6 @@ func (l *serviceLink) Run(ctx context.Context) error {
 			backoff = l.cfg.MinBackoff
 			err = l.watch(ctx, c)
 			l.cur.Store(nil)
-			l.loggedIn.Store(false)
 			c.Close()
 			if ctx.Err() != nil {
 				return nil
@@ -109,6 +106,15 @@ func (l *serviceLink) watch(ctx context.Context, c *session.Client) error {
 			}
 		}
 	}
+}
+
+// online reports whether the speaker is logged in now (not reconnecting).
+func (l *serviceLink) online() bool {
+	if l == nil {
+		return false
+	}
+	c := l.cur.Load()
+	return c != nil && c.Connected()
 }
 
 // client returns the live session or ErrOffline.

@@ -180,7 +180,7 @@ func (u *updates) health(p *audio.Player, link *serviceLink) func(context.Contex
 		if !advancing {
 			return errors.New("audio device not calling back")
 		}
-		if link == nil || !link.loggedIn.Load() {
+		if !link.online() {
 			return errors.New("not logged in to the catalogue service")
 		}
 		return nil

@@ -532,3 +532,11 @@ func (c *Client) Withdraw(ctx context.Context, ids []track.ID) error {
 	}
 	return nil
 }
+
+// Connected reports whether the session is up now: false while the
+// supervisor is reconnecting, and after a permanent failure or Close.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.err == nil
+}

@@ -67,3 +67,13 @@ func (f *Fleet) RestartSpeaker(ctx context.Context, i int) error {
 	}
 	return nil
 }
+
+// StopService stops the catalogue service (SIGTERM, SIGKILL after grace),
+// as an outage would; the speakers keep running. Close does not mind a
+// stopped service.
+func (f *Fleet) StopService(grace time.Duration) error {
+	if f.server == nil {
+		return fmt.Errorf("fleet: no service started")
+	}
+	return f.server.stop(grace)
+}

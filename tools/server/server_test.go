@@ -498,13 +498,26 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	if err := c.Announce(ctx, ":7450", []track.ID{id}); err != nil {
 		t.Fatal(err)
 	}
+	if !c.Connected() {
+		t.Fatal("client not connected after login")
+	}
 	addr := e.addr
 	e.stop()
+	for c.Connected() { // the supervisor notices the loss
+		select {
+		case <-ctx.Done():
+			t.Fatal("client still reports connected after the server stopped")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	// same state dir (same identity and devices), same address, same catalogue
 	e2 := startEnv(t, dir, addr, e.cat)
 	res, err := c.Search(ctx, "waterloo", 0, 10)
 	if err != nil || res.Total != 1 {
 		t.Fatalf("search after restart: %+v %v", res, err)
+	}
+	if !c.Connected() {
+		t.Fatal("client not connected after a request over the new session")
 	}
 	// the client re-announced: another device finds it
 	o := e2.dial(e2.device("bedroom"))
