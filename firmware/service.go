@@ -25,10 +25,10 @@ var ErrOffline = fmt.Errorf("%w: not logged in to the catalogue service (cached 
 // credentials) is logged and retried with backoff too. While offline every
 // call returns ErrOffline and the speaker keeps playing from its cache.
 type serviceLink struct {
-	cfg      session.Config
-	log      *slog.Logger
-	cur      atomic.Pointer[session.Client]
-	onLogin  func(*session.Client)
+	cfg     session.Config
+	log     *slog.Logger
+	cur     atomic.Pointer[session.Client]
+	onLogin func(*session.Client)
 }
 
 // loadCredentials reads the blob `starling-server device add` printed.
