@@ -228,6 +228,27 @@ func (c *Cache) rlock() error {
 
 func (c *Cache) runlock() { c.closeMu.RUnlock() }
 
+// lockForWrite holds the cache open and keeps an eviction's DropPrefix out
+// while a write is checked and applied; release undoes both.
+func (c *Cache) lockForWrite() (release func(), err error) {
+	if err := c.rlock(); err != nil {
+		return nil, err
+	}
+	c.dropMu.RLock()
+	return func() {
+		c.dropMu.RUnlock()
+		c.runlock()
+	}, nil
+}
+
+// indexed reports whether the index holds track id.
+func (c *Cache) indexed(id track.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.tracks[id]
+	return ok
+}
+
 // PutManifest stores a track's manifest after checking that raw hashes to
 // id. Storing a manifest that is already present is a no-op.
 func (c *Cache) PutManifest(id track.ID, raw []byte) error {
@@ -235,15 +256,12 @@ func (c *Cache) PutManifest(id track.ID, raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("storing manifest of %s: %w", id.Short(), err)
 	}
-	if err := c.rlock(); err != nil {
+	release, err := c.lockForWrite()
+	if err != nil {
 		return err
 	}
-	defer c.runlock()
-	c.dropMu.RLock()
-	defer c.dropMu.RUnlock()
-	c.mu.Lock()
-	_, ok := c.tracks[id]
-	c.mu.Unlock()
+	defer release()
+	ok := c.indexed(id)
 	if ok {
 		return nil
 	}
@@ -344,15 +362,12 @@ func (c *Cache) PutKey(id track.ID, k track.Key) error {
 	if err != nil {
 		return err
 	}
-	if err := c.rlock(); err != nil {
+	release, err := c.lockForWrite()
+	if err != nil {
 		return err
 	}
-	defer c.runlock()
-	c.dropMu.RLock()
-	defer c.dropMu.RUnlock()
-	c.mu.Lock()
-	_, ok := c.tracks[id]
-	c.mu.Unlock()
+	defer release()
+	ok := c.indexed(id)
 	if !ok {
 		return fmt.Errorf("storing key of %s: %w", id.Short(), ErrNoManifest)
 	}
@@ -529,12 +544,11 @@ func (c *Cache) Complete(id track.ID) bool {
 // Touch records that id was played now (the injected clock): eviction is
 // least-recently-played first.
 func (c *Cache) Touch(id track.ID) error {
-	if err := c.rlock(); err != nil {
+	release, err := c.lockForWrite()
+	if err != nil {
 		return err
 	}
-	defer c.runlock()
-	c.dropMu.RLock()
-	defer c.dropMu.RUnlock()
+	defer release()
 	c.mu.Lock()
 	e := c.tracks[id]
 	if e == nil {
