@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -206,5 +207,82 @@ func TestCertificatesRefused(t *testing.T) {
 	}
 	if err := good.Connect(t.Context(), holder(hub)); err != nil {
 		t.Errorf("good certificate: %v", err)
+	}
+}
+
+// trackerFunc adapts a function to peer.Tracker.
+type trackerFunc func(context.Context, track.ID) ([]peer.Holder, error)
+
+func (f trackerFunc) Query(ctx context.Context, id track.ID) ([]peer.Holder, error) {
+	return f(ctx, id)
+}
+
+func TestNoOverlaySearchAsksTheTrackerOnly(t *testing.T) {
+	ca := p2ptest.NewCA(t)
+	var x track.ID
+	x[0] = 7
+	c := bareNode(t, ca, "c", mapStore{x: true}, peer.Config{})
+	b := bareNode(t, ca, "b", mapStore{x: true}, peer.Config{})
+	var asked sync.WaitGroup
+	asked.Add(1)
+	tr := trackerFunc(func(context.Context, track.ID) ([]peer.Holder, error) {
+		defer asked.Done()
+		return []peer.Holder{holder(c)}, nil
+	})
+	a := bareNode(t, ca, "a", mapStore{}, peer.Config{Tracker: tr, NoOverlaySearch: true})
+	ctx := t.Context()
+	if err := a.Connect(ctx, holder(b)); err != nil { // b holds x too, one hop away
+		t.Fatal(err)
+	}
+	eventually(t, "a-b connected", func() bool { return b.Neighbours() == 1 })
+	a.Search(ctx, x)
+	asked.Wait()
+	eventually(t, "the tracker's holder is a candidate", func() bool { return len(a.Candidates(x)) >= 1 })
+	for _, n := range []*peer.Node{a, b, c} {
+		n.Close()
+	}
+	if got := b.Stats().QueriesRecv; got != 0 {
+		t.Errorf("the neighbour received %d overlay queries; want none with NoOverlaySearch", got)
+	}
+	if s := a.Stats(); s.QueriesSent != 0 || s.Searches != 1 {
+		t.Errorf("a sent %d queries over %d searches; want 0 over 1", s.QueriesSent, s.Searches)
+	}
+}
+
+// A node listening on a specific IP dials its peers from it, so that the
+// peer (or a test bed's emulated network) sees who connects.
+func TestDialsFromTheListenIP(t *testing.T) {
+	ca := p2ptest.NewCA(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	from := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			from <- err.Error()
+			return
+		}
+		from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+		c.Close() // the handshake fails; only the source address matters
+	}()
+	n, err := peer.New(peer.Config{ListenAddr: "127.0.0.7:0", Credentials: ca.Issue(t, "a"), Store: mapStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(context.Background()) }()
+	defer func() {
+		n.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	<-n.Ready()
+	_ = n.Connect(t.Context(), peer.Holder{Addr: ln.Addr().String()}) // fails: not a peer
+	if ip := <-from; ip != "127.0.0.7" {
+		t.Errorf("the dial came from %s; want the listen IP 127.0.0.7", ip)
 	}
 }

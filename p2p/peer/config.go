@@ -30,9 +30,13 @@ type Config struct {
 	AdvertiseAddr string // address put in search hits [the listener's address]
 	Credentials   Credentials
 	Store         Store
-	Tracker       Tracker      // optional: nil searches the overlay only
-	Logger        *slog.Logger // [discard]
-	Agent         string       // sent in Hello ["starling-peer"]
+	Tracker       Tracker // optional: nil searches the overlay only
+	// NoOverlaySearch: Search asks the Tracker only and floods no query
+	// (this node still answers and forwards its neighbours' queries). For
+	// measuring the tracker alone; a speaker keeps both.
+	NoOverlaySearch bool
+	Logger          *slog.Logger // [discard]
+	Agent           string       // sent in Hello ["starling-peer"]
 
 	MaxNeighbours  int           // hard cap, refused beyond [60]
 	SoftNeighbours int           // evict down to this [50]

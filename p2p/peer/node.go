@@ -336,12 +336,29 @@ func (n *Node) Connect(ctx context.Context, h Holder) error {
 	return err
 }
 
+// dialFrom is the local address outbound connections use: the listen IP
+// when ListenAddr names a specific one (a multi-homed speaker, or a test
+// bed giving each speaker its own loopback address), so that peers see
+// connections come from the address this node is known by; nil (the
+// system's choice) for an unspecified or host-name listen address.
+func (n *Node) dialFrom() net.Addr {
+	host, _, err := net.SplitHostPort(n.cfg.ListenAddr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip}
+}
+
 func (n *Node) dial(ctx context.Context, h Holder) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
 	defer cancel()
 	stop := context.AfterFunc(n.ctx, cancel)
 	defer stop()
-	var d net.Dialer
+	d := net.Dialer{LocalAddr: n.dialFrom()}
 	nc, err := d.DialContext(ctx, "tcp", h.Addr)
 	if err != nil {
 		return fmt.Errorf("dialing peer %s: %w", h.Addr, err)

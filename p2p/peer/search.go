@@ -78,17 +78,8 @@ func (n *Node) remoteLocked(id wire.PeerID) *remote {
 // Candidates.
 func (n *Node) Search(ctx context.Context, id track.ID) {
 	n.c.searches.Add(1)
-	qid := rand.Uint64()
-	q := SearchQuery{QueryID: qid, TTL: uint8(n.cfg.SearchTTL), Track: id}
-	n.mu.Lock()
-	n.seen.add(qid, route{track: id, at: n.cfg.Now()})
-	conns := n.connsLocked()
-	n.mu.Unlock()
-	msg := q.Marshal()
-	for _, pc := range conns {
-		if pc.c.Notify(TypeSearchQuery, msg, wire.PrioUrgent) == nil {
-			n.c.queriesSent.Add(1)
-		}
+	if !n.cfg.NoOverlaySearch {
+		n.flood(id)
 	}
 	if n.cfg.Tracker == nil {
 		return
@@ -119,6 +110,22 @@ func (n *Node) Search(ctx context.Context, id track.ID) {
 		}
 	}) {
 		<-n.searchSem
+	}
+}
+
+// flood sends a new query for id to every neighbour.
+func (n *Node) flood(id track.ID) {
+	qid := rand.Uint64()
+	q := SearchQuery{QueryID: qid, TTL: uint8(n.cfg.SearchTTL), Track: id}
+	n.mu.Lock()
+	n.seen.add(qid, route{track: id, at: n.cfg.Now()})
+	conns := n.connsLocked()
+	n.mu.Unlock()
+	msg := q.Marshal()
+	for _, pc := range conns {
+		if pc.c.Notify(TypeSearchQuery, msg, wire.PrioUrgent) == nil {
+			n.c.queriesSent.Add(1)
+		}
 	}
 }
 
