@@ -61,6 +61,12 @@ type AudioConfig struct {
 	Backend string  `toml:"backend"` // auto, alsa, pulseaudio, null, virtual; default auto
 	Device  string  `toml:"device"`  // backend device name; empty = default device
 	Speed   float64 `toml:"speed"`   // backend "virtual" only: plays at this many times real time (benchmarks, demo); default 1
+	// Decode is "full" (Vorbis synthesis, the default) or "bitrate": backend
+	// "virtual" only, the player checks the Ogg pages and Vorbis headers but
+	// renders silence for each page's frames instead of decoding, so the
+	// encoded bytes are consumed at the track's bitrate on the same clock
+	// (for benchmarks with hundreds of speakers on one machine).
+	Decode string `toml:"decode"`
 }
 
 // PeerConfig configures the peer overlay.
@@ -71,6 +77,11 @@ type PeerConfig struct {
 	SoftNeighbours int    `toml:"soft_neighbours"` // eviction starts above this, default 50
 	MaxUploads     int    `toml:"max_uploads"`     // peers served at once, default 4
 	Enabled        bool   `toml:"enabled"`         // default true; false = origin only
+	// Tracker and OverlaySearch are the two ways to find peers for a track:
+	// the service's tracker and the 2-hop flood through the neighbours.
+	// Both default true; turning one off measures the other alone.
+	Tracker       bool `toml:"tracker"`
+	OverlaySearch bool `toml:"overlay_search"`
 }
 
 // StreamConfig holds the buffer policy thresholds, in seconds of audio
@@ -132,8 +143,8 @@ func DefaultConfig() Config {
 	return Config{
 		Device:  DeviceConfig{Name: host, StateDir: "/var/lib/starling", CacheDir: "/var/cache/starling"},
 		Cache:   CacheConfig{Capacity: "10%", Cap: "10GB"},
-		Audio:   AudioConfig{Backend: "auto", Speed: 1},
-		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true},
+		Audio:   AudioConfig{Backend: "auto", Speed: 1, Decode: "full"},
+		Peer:    PeerConfig{Listen: ":7442", MaxNeighbours: 60, SoftNeighbours: 50, MaxUploads: 4, Enabled: true, Tracker: true, OverlaySearch: true},
 		Stream:  StreamConfig{WellFilledSeconds: 10, LowSeconds: 5, VeryLowSeconds: 2, OriginAheadSeconds: 15, PrefetchSeconds: 30, OriginPrefetchSeconds: 10},
 		Control: ControlConfig{Listen: ":7410", MDNS: true},
 		Board:   board.Profile{Name: defaultBoardProfile()},
@@ -220,6 +231,15 @@ func (c *Config) Validate() error {
 		bad("audio.speed", "want 0.1..1000, got %g", c.Audio.Speed)
 	} else if c.Audio.Speed != 1 && c.Audio.Backend != "virtual" {
 		bad("audio.speed", "only the virtual backend plays faster or slower than real time (backend is %q)", c.Audio.Backend)
+	}
+	switch {
+	case c.Audio.Decode != "full" && c.Audio.Decode != "bitrate":
+		bad("audio.decode", "want full or bitrate, got %q", c.Audio.Decode)
+	case c.Audio.Decode == "bitrate" && c.Audio.Backend != "virtual":
+		bad("audio.decode", "bitrate renders silence: only for the virtual backend (backend is %q)", c.Audio.Backend)
+	}
+	if c.Peer.Enabled && !c.Peer.Tracker && !c.Peer.OverlaySearch {
+		bad("peer", "tracker and overlay_search are both off: no way to find peers (set enabled = false for origin only)")
 	}
 	if c.Peer.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Peer.Listen); err != nil {

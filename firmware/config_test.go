@@ -69,6 +69,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"[audio]\nbakend = \"null\"", "unknown keys audio.bakend"},
 		{"not toml = = =", "reading config"},
 		{"[board]\nprofile = \"toaster\"", "board"},
+		{"[audio]\ndecode = \"fast\"", "audio.decode"},
+		{"[audio]\nbackend = \"null\"\ndecode = \"bitrate\"", "only for the virtual backend"},
+		{"[peer]\ntracker = false\noverlay_search = false", "no way to find peers"},
 	} {
 		_, err := LoadConfig(writeConfig(t, tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -235,6 +235,11 @@ func (d *Daemon) Run(parent context.Context) (err error) {
 	scfg.PrefetchOrigin = seconds(cfg.Stream.OriginPrefetchSeconds)
 	scfg.Logger = log
 	deps := stream.Deps{Store: c, Catalog: cat, Origin: org}
+	if virtual != nil && cfg.Audio.Speed != 1 {
+		// The streamer's seconds are the player's: buffer levels and
+		// deadlines in audio time (the network looks Speed times slower).
+		deps.Clock = stream.ScaledClock(nil, cfg.Audio.Speed)
+	}
 	var peers *peerLink
 	if link != nil && cfg.Peer.Enabled && cfg.Peer.Listen != "" {
 		peers = &peerLink{cfg: cfg.Peer, link: link, c: c, log: log}

@@ -38,6 +38,14 @@ var (
 	_ stream.Store      = (*cache.Cache)(nil)
 )
 
+// tracker is the service's tracker, or nil when peer.tracker is off.
+func (p *peerLink) tracker() peer.Tracker {
+	if !p.cfg.Tracker {
+		return nil
+	}
+	return sessionTracker{p.link}
+}
+
 // Run waits for the first login, then runs the node until ctx ends.
 func (p *peerLink) Run(ctx context.Context) error {
 	t := time.NewTicker(200 * time.Millisecond)
@@ -51,7 +59,7 @@ func (p *peerLink) Run(ctx context.Context) error {
 	}
 	n, err := peer.New(peer.Config{
 		ListenAddr: p.cfg.Listen, AdvertiseAddr: p.cfg.Advertise,
-		Credentials: sessionCreds{p.link}, Store: p.c, Tracker: sessionTracker{p.link},
+		Credentials: sessionCreds{p.link}, Store: p.c, Tracker: p.tracker(), NoOverlaySearch: !p.cfg.OverlaySearch,
 		Logger: p.log, Agent: "starlingd",
 		MaxNeighbours: p.cfg.MaxNeighbours, SoftNeighbours: p.cfg.SoftNeighbours, MaxUploads: p.cfg.MaxUploads,
 	})

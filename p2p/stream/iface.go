@@ -114,3 +114,31 @@ func (t realTimer) Stop() bool                   { return t.t.Stop() }
 
 // SystemClock returns the wall clock.
 func SystemClock() Clock { return realClock{} }
+
+// ScaledClock returns a clock that runs speed times as fast as base from
+// now on: for a player on a virtual clock (audio backend "virtual" at K
+// times real time), so that the streamer's deadlines, rates and thresholds
+// are in the same seconds of audio the player consumes. Network delays then
+// look K times longer to the streamer, as they would be for a speaker
+// playing in real time on a network K times slower. A nil base is the wall
+// clock; speed must be positive.
+func ScaledClock(base Clock, speed float64) Clock {
+	if base == nil {
+		base = realClock{}
+	}
+	return &scaledClock{base: base, start: base.Now(), speed: speed}
+}
+
+type scaledClock struct {
+	base  Clock
+	start time.Time
+	speed float64
+}
+
+func (c *scaledClock) Now() time.Time {
+	return c.start.Add(time.Duration(float64(c.base.Now().Sub(c.start)) * c.speed))
+}
+
+func (c *scaledClock) NewTimer(d time.Duration) Timer {
+	return c.base.NewTimer(time.Duration(float64(d) / c.speed))
+}
