@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,11 @@ type Options struct {
 	// peer listener). It is called once per speaker with the speaker's
 	// index and the addresses it would use by default.
 	Net func(i int, def NetAddrs) (NetAddrs, error)
+	// OwnIPs gives speaker i its own loopback address SpeakerIP(i) for
+	// its peer listener (and so, in the daemon, for the connections it
+	// dials to peers), so that a proxy in front of a peer listener can tell
+	// which speaker dialled it. Linux routes all of 127/8 to loopback.
+	OwnIPs bool
 	// MemoryLimit, when > 0, runs every speaker inside its own cgroup v1
 	// memory group of this many bytes (needs root and
 	// /sys/fs/cgroup/memory); see Speaker.CgroupStats.
@@ -159,20 +165,43 @@ func (p *proc) stop(grace time.Duration) error {
 	}
 }
 
+// SpeakerIP is speaker i's own loopback address: 127.0.1.1 to 127.0.1.254
+// for the first 254 speakers, then 127.0.2.1 and on (i < 255*254).
+func SpeakerIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, 0, byte(1 + i/254), byte(1 + i%254)})
+}
+
+// SpeakerIndex is the inverse of SpeakerIP: the speaker whose address a
+// is, or false.
+func SpeakerIndex(a netip.Addr) (int, bool) {
+	a = a.Unmap()
+	if !a.Is4() {
+		return 0, false
+	}
+	b := a.As4()
+	if b[0] != 127 || b[1] != 0 || b[2] < 1 || b[3] < 1 || b[3] > 254 {
+		return 0, false
+	}
+	return int(b[2]-1)*254 + int(b[3]-1), true
+}
+
 // freePort returns a port that was free a moment ago. It prefers ports
 // below the kernel's ephemeral range (32768 and up on Linux), so that a
 // port reserved for a daemon is not taken, before the daemon binds it, by
 // an outgoing connection or a ":0" listener (the benchmark's proxies).
-func freePort() (int, error) {
+func freePort() (int, error) { return freePortOn("127.0.0.1") }
+
+// freePortOn is freePort on the given loopback host.
+func freePortOn(host string) (int, error) {
 	for range 50 {
 		port := 20000 + mrand.IntN(12000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 		if err == nil {
 			l.Close()
 			return port, nil
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -297,9 +326,13 @@ func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
+	peerHost := "127.0.0.1"
+	if o.OwnIPs {
+		peerHost = SpeakerIP(i).String()
+	}
+	peerPort, err := freePortOn(peerHost)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fleet: a peer port on %s for %s: %w", peerHost, name, err)
 	}
 	backend, speed := o.Backend, 1.0
 	if o.Speed > 1 {
@@ -308,7 +341,7 @@ func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string
 	if o.AudibleSpeaker == i {
 		backend, speed = "auto", 1
 	}
-	peerListen := fmt.Sprintf("127.0.0.1:%d", peerPort)
+	peerListen := net.JoinHostPort(peerHost, strconv.Itoa(peerPort))
 	if o.NoPeers {
 		peerListen = ""
 	}

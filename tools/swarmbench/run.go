@@ -2,10 +2,8 @@ package swarmbench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,7 +15,6 @@ import (
 	"github.com/starling-audio/starling/p2p/track"
 	"github.com/starling-audio/starling/tools/demo"
 	"github.com/starling-audio/starling/tools/fleet"
-	"github.com/starling-audio/starling/tools/swarmbench/netem"
 )
 
 // Sample is one point of the bytes-over-time series: cumulative bytes by
@@ -74,14 +71,16 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	var nw *network
 	var netFn func(int, fleet.NetAddrs) (fleet.NetAddrs, error)
 	if !cfg.NoNetem {
-		nw = newNetwork(netCtx, &cfg)
+		if nw, err = newNetwork(netCtx, &cfg); err != nil {
+			return res, nil, err
+		}
 		defer nw.close()
 		netFn = nw.speaker
 	}
 	log.Info("starting fleet", "speakers", cfg.Speakers, "tracks", cfg.Distinct*copies)
 	fl, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(cfg.Dir, "fleet"), Bin: cfg.Bin, Speakers: cfg.Speakers,
 		Tracks: files, Copies: copies, Speed: cfg.Speed, NoPeers: cfg.NoP2P, ExtraConfig: cfg.ExtraConfig,
-		Net: netFn, MemoryLimit: cfg.MemoryLimit, Log: log})
+		Net: netFn, OwnIPs: true, MemoryLimit: cfg.MemoryLimit, Log: log})
 	if err != nil {
 		return res, nil, err
 	}
@@ -173,6 +172,9 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	sample()
 	res = summarise(&cfg, sp, len(ids), time.Since(begin))
 	res.OriginNetSecondHalf = secondHalfOriginShare(series)
+	if nw != nil {
+		res.Notes = append(res.Notes, nw.notes()...)
+	}
 	if cfg.MemoryLimit > 0 {
 		for _, s := range sp {
 			st, err := s.fs.CgroupStats()
@@ -389,87 +391,6 @@ func (a *agent) leave(ctx context.Context) {
 		a.log.Warn("rejoining after churn", "err", err)
 	}
 	a.cur = -1
-}
-
-// network is the emulated network: one shared proxy in front of the
-// origin, one in front of the session listener, one per speaker in front
-// of its peer listener with that speaker's delay and upload cap.
-type network struct {
-	ctx  context.Context
-	cfg  *Config
-	rng  *rand.Rand
-	mu   sync.Mutex
-	once sync.Once
-	err  error
-
-	session, origin *netem.Proxy
-	peers           []*netem.Proxy
-	PeerRTT         []time.Duration
-}
-
-func newNetwork(ctx context.Context, cfg *Config) *network {
-	return &network{ctx: ctx, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x6e6574))}
-}
-
-func (n *network) speaker(i int, def fleet.NetAddrs) (fleet.NetAddrs, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.once.Do(func() {
-		half := n.cfg.Net.OriginRTT / 2
-		sh := func() *netem.Shaper { s, _ := netem.NewShaper(netem.Link{Delay: half}); return s }
-		if n.session, n.err = netem.Listen(n.ctx, netem.ProxyConfig{Target: def.Session, Up: sh(), Down: sh()}); n.err != nil {
-			return
-		}
-		var host string
-		if _, err := fmt.Sscanf(def.Origin, "http://%s", &host); err != nil {
-			n.err = fmt.Errorf("origin URL %q: %w", def.Origin, err)
-			return
-		}
-		n.origin, n.err = netem.Listen(n.ctx, netem.ProxyConfig{Target: host, Up: sh(), Down: sh()})
-	})
-	if n.err != nil {
-		return def, n.err
-	}
-	out := def
-	out.Session = n.session.Addr()
-	out.Origin = "http://" + n.origin.Addr()
-	if def.PeerListen == "" {
-		return out, nil
-	}
-	lo, hi := n.cfg.Net.PeerRTTMin, n.cfg.Net.PeerRTTMax
-	rtt := lo + time.Duration(n.rng.Float64()*float64(hi-lo))
-	up, err := netem.NewShaper(netem.Link{Delay: rtt / 2})
-	if err != nil {
-		return def, err
-	}
-	link := netem.Link{Delay: rtt / 2}
-	if n.cfg.Net.UploadBitsPerSec > 0 {
-		link.Rate = n.cfg.Net.UploadBitsPerSec / 8 * n.cfg.Speed
-	}
-	down, err := netem.NewShaper(link) // what this speaker uploads to the peers that dialled it
-	if err != nil {
-		return def, err
-	}
-	p, err := netem.Listen(n.ctx, netem.ProxyConfig{Target: def.PeerListen, Up: up, Down: down})
-	if err != nil {
-		return def, err
-	}
-	n.peers = append(n.peers, p)
-	n.PeerRTT = append(n.PeerRTT, rtt)
-	out.Advertise = p.Addr()
-	return out, nil
-}
-
-func (n *network) close() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var errs []error
-	for _, p := range append(n.peers, n.session, n.origin) {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	_ = errors.Join(errs...)
 }
 
 // catalogueQuery matches every generated track (their artist is

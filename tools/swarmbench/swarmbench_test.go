@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/starling-audio/starling/tools/fleet"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -239,4 +242,88 @@ func repoRoot(t *testing.T) string {
 	}
 	t.Fatal("repository root not found")
 	return ""
+}
+
+func testTopology(t *testing.T, n int, seed uint64) *topology {
+	t.Helper()
+	cfg := Config{Dir: "d", Bin: "b", Speakers: n, Seed: seed, Speed: 10}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := newTopology(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// TestLinkRTTSymmetricReproducible: the RTT of {a,b} does not depend on
+// the order of the pair, is the same for the same seed, differs with the
+// seed, stays in [min, max] and spreads over it.
+func TestLinkRTTSymmetricReproducible(t *testing.T) {
+	a, b, other := testTopology(t, 50, 1), testTopology(t, 50, 1), testTopology(t, 50, 2)
+	lo, hi := a.rttMin, a.rttMax
+	var sum time.Duration
+	pairs, differ := 0, 0
+	for i := range 50 {
+		for j := i + 1; j < 50; j++ {
+			r := a.RTT(i, j)
+			if r != a.RTT(j, i) || r != b.RTT(i, j) {
+				t.Fatalf("RTT(%d,%d) = %v, RTT(%d,%d) = %v, same seed again %v", i, j, r, j, i, a.RTT(j, i), b.RTT(i, j))
+			}
+			if r < lo || r >= hi {
+				t.Fatalf("RTT(%d,%d) = %v outside [%v, %v)", i, j, r, lo, hi)
+			}
+			if other.RTT(i, j) != r {
+				differ++
+			}
+			sum += r
+			pairs++
+		}
+	}
+	if differ < pairs*9/10 {
+		t.Errorf("another seed changed only %d of %d links", differ, pairs)
+	}
+	mean := sum / time.Duration(pairs)
+	if mid := (lo + hi) / 2; mean < mid-5*time.Millisecond || mean > mid+5*time.Millisecond {
+		t.Errorf("mean RTT %v over %d links, want about %v (uniform)", mean, pairs, mid)
+	}
+}
+
+// TestRouteIdentifiesLink: a connection dialled from speaker a's address
+// to b's proxy gets the {a,b} delay both ways, a's bucket upstream and b's
+// downstream; the same bucket object serves all of a speaker's links, and
+// an unknown address gets the documented default and is counted.
+func TestRouteIdentifiesLink(t *testing.T) {
+	topo := testTopology(t, 300, 3)
+	for _, c := range [][2]int{{0, 1}, {5, 260}, {260, 5}, {299, 0}} {
+		a, b := c[0], c[1]
+		up, down := topo.route(b)(fleet.SpeakerIP(a))
+		want := topo.RTT(a, b) / 2
+		if up.Delay() != want || down.Delay() != want {
+			t.Errorf("link %d->%d: delays %v/%v, want %v", a, b, up.Delay(), down.Delay(), want)
+		}
+		if up.Bucket() != topo.buckets[a] || down.Bucket() != topo.buckets[b] || up.Bucket() == nil || up.Bucket() == down.Bucket() {
+			t.Errorf("link %d->%d: buckets not the dialler's upstream and the listener's downstream", a, b)
+		}
+	}
+	// b's uplink is the same bucket whether b listens or dials.
+	_, asListener := topo.route(7)(fleet.SpeakerIP(8))
+	asDialler, _ := topo.route(9)(fleet.SpeakerIP(7))
+	if asListener.Bucket() != asDialler.Bucket() {
+		t.Error("speaker 7 has two upload buckets")
+	}
+	if got := topo.buckets[7].Rate(); got != 1e6/8*10 {
+		t.Errorf("bucket rate %v B/s, want 1 Mbit/s x speed 10", got)
+	}
+	if topo.unknown.Load() != 0 {
+		t.Fatalf("known addresses counted as unknown")
+	}
+	up, down := topo.route(4)(netip.MustParseAddr("127.0.0.1"))
+	if up.Delay() != topo.midRTT()/2 || up.Bucket() != nil || down.Bucket() != topo.buckets[4] {
+		t.Errorf("unknown dialler: delay %v bucket %v; want the midpoint and no cap upstream", up.Delay(), up.Bucket())
+	}
+	if topo.unknown.Load() != 1 || topo.conns.Load() != 7 {
+		t.Errorf("counted %d unknown of %d", topo.unknown.Load(), topo.conns.Load())
+	}
 }

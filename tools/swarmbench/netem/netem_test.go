@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -252,5 +253,131 @@ func TestProxyRealClockCloses(t *testing.T) {
 	c.Close()
 	if err := p.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+// TestBucketSharedAcrossLinks offers 1 MiB on each of three links of one
+// uplink at once (injected time): together they take as long as 3 MiB on
+// one link, while three links with buckets of their own finish three times
+// sooner. Each link keeps its own delay.
+func TestBucketSharedAcrossLinks(t *testing.T) {
+	const rateBps = 256 << 10
+	finish := func(shared bool) (time.Duration, []time.Duration) {
+		b, err := NewBucket(rateBps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		delays := []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond}
+		var links []*Shaper
+		for _, d := range delays {
+			bb := b
+			if !shared {
+				bb, _ = NewBucket(rateBps)
+			}
+			s, err := NewLinkShaper(d, bb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			links = append(links, s)
+		}
+		var last time.Time
+		firsts := make([]time.Duration, len(links))
+		for seg := 0; seg < (1<<20)/MaxSegment; seg++ {
+			for i, s := range links { // interleaved, as concurrent readers would be
+				at, err := s.Schedule(t0, MaxSegment)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seg == 0 {
+					firsts[i] = at.Sub(t0)
+				}
+				if at.After(last) {
+					last = at
+				}
+			}
+		}
+		return last.Sub(t0), firsts
+	}
+	sharedEnd, firsts := finish(true)
+	ownEnd, _ := finish(false)
+	want := time.Duration(float64(3<<20-MaxSegment) / rateBps * float64(time.Second))
+	if d := sharedEnd - want; d < 0 || d > 100*time.Millisecond {
+		t.Fatalf("3 MiB over one shared %d B/s uplink done after %v, want %v + at most the largest delay", rateBps, sharedEnd, want)
+	}
+	if ratio := float64(sharedEnd) / float64(ownEnd); ratio < 2.7 || ratio > 3.3 {
+		t.Fatalf("shared bucket took %v, separate buckets %v: ratio %.2f, want about 3", sharedEnd, ownEnd, ratio)
+	}
+	// The first segment of link 0 leaves with the initial burst: only its delay.
+	if firsts[0] != 5*time.Millisecond {
+		t.Fatalf("first segment of link 0 delivered after %v, want its 5ms delay", firsts[0])
+	}
+	if firsts[1] <= 30*time.Millisecond || firsts[2] <= 60*time.Millisecond {
+		t.Fatalf("later links' first segments %v did not wait for the shared bucket", firsts[1:])
+	}
+}
+
+func TestBucketRejects(t *testing.T) {
+	for _, r := range []float64{0, -1, 100} {
+		if _, err := NewBucket(r); !errors.Is(err, ErrBadLink) {
+			t.Errorf("NewBucket(%v) = %v, want ErrBadLink", r, err)
+		}
+	}
+	if _, err := NewLinkShaper(-time.Second, nil); !errors.Is(err, ErrBadLink) {
+		t.Errorf("negative delay accepted: %v", err)
+	}
+}
+
+// TestProxyRouteSeesDialer dials the proxy from a chosen loopback address
+// (as a speaker dialling from its own IP does): Route is called with that
+// address, and its shapers are used.
+func TestProxyRouteSeesDialer(t *testing.T) {
+	clk := newFakeClock()
+	var seen []netip.Addr
+	var mu sync.Mutex
+	slow, _ := NewLinkShaper(50*time.Millisecond, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := Listen(ctx, ProxyConfig{Target: echoServer(t), Clock: clk, Route: func(a netip.Addr) (up, down *Shaper) {
+		mu.Lock()
+		seen = append(seen, a)
+		mu.Unlock()
+		return slow, slow
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	from := netip.MustParseAddr("127.0.1.7")
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0))}
+	c, err := d.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Skipf("cannot dial from %v (no 127/8 loopback here?): %v", from, err)
+	}
+	defer c.Close()
+	got := make(chan error, 1)
+	go func() {
+		b := make([]byte, 4)
+		_, err := io.ReadFull(c, b)
+		got <- err
+	}()
+	c.Write([]byte("ping"))
+	for done := false; !done; {
+		select {
+		case <-clk.added:
+			clk.advanceToNext()
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		}
+	}
+	if el := clk.Now().Sub(t0); el != 100*time.Millisecond {
+		t.Fatalf("round trip took %v by the fake clock, want 2 x 50ms from the routed shapers", el)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != from {
+		t.Fatalf("Route saw %v, want [%v]", seen, from)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,13 @@ type ProxyConfig struct {
 	// back to the client. Either may be nil (no delay, no cap). A shaper
 	// may be shared between proxies.
 	Up, Down *Shaper
+	// Route, when set, chooses the shapers per accepted connection from
+	// the client's IP address (which identifies the dialling host when
+	// every host dials from its own loopback address), overriding Up and
+	// Down. It must be safe for concurrent use.
+	Route func(client netip.Addr) (up, down *Shaper)
+	// ListenAddr is where the proxy listens (default "127.0.0.1:0").
+	ListenAddr string
 	// Clock defaults to RealClock.
 	Clock Clock
 	// Log defaults to discarding.
@@ -90,7 +98,10 @@ func Listen(ctx context.Context, cfg ProxyConfig) (*Proxy, error) {
 	if cfg.QueueSegments <= 0 {
 		cfg.QueueSegments = 64
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("netem: listening on loopback: %w", err)
 	}
@@ -188,11 +199,24 @@ func (p *Proxy) serve(client net.Conn) {
 		return
 	}
 	defer p.untrack(target)
+	up, down := p.cfg.Up, p.cfg.Down
+	if p.cfg.Route != nil {
+		up, down = p.cfg.Route(ClientAddr(client))
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(target, client, p.cfg.Up, &p.up) }()
-	go func() { defer wg.Done(); p.pipe(client, target, p.cfg.Down, &p.down) }()
+	go func() { defer wg.Done(); p.pipe(target, client, up, &p.up) }()
+	go func() { defer wg.Done(); p.pipe(client, target, down, &p.down) }()
 	wg.Wait()
+}
+
+// ClientAddr is the IP address of c's remote end (unmapped from IPv6);
+// the zero Addr when c is not TCP.
+func ClientAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 type segment struct {
