@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/jfreymuth/vorbis"
 )
 
 // maxHoldSamples bounds the audio held back while the first granule position
 // of a stream (or after a seek) is unknown: one Ogg page of audio.
 const maxHoldSamples = 1 << 20
 
-// pcmStage turns Vorbis packets into interleaved float32 PCM. It owns the
-// third-party decoder, applies the Ogg granule rules (trim the start and the
-// end of the stream, skip to a seek target) and turns the decoder's panics
-// into errors. It never reads bytes itself: packets come from a demuxer in
-// the same goroutine (Decoder) or from a fetcher goroutine (Player).
+// pcmStage turns Vorbis packets into interleaved float32 PCM. It checks the
+// headers, applies the Ogg granule rules (trim the start and the end of the
+// stream, skip to a seek target) and leaves the packet-to-samples step to a
+// synthesizer chosen by mode: the Vorbis decoder (DecodeFull) or silence of
+// the same length (DecodeBitrate). It never reads bytes itself: packets come
+// from a demuxer in the same goroutine (Decoder) or from a fetcher goroutine
+// (Player).
 type pcmStage struct {
-	vd      vorbis.Decoder
+	mode    DecodeMode  // set before the first feed
+	syn     synthesizer // made at the first feed
 	format  Format
 	headers int
 	scratch []float32 // one packet of output
@@ -46,6 +47,9 @@ func safely(what string, f func() error) (err error) {
 // feed consumes one packet. After it returns, out may hold samples.
 func (s *pcmStage) feed(p packet) error {
 	if s.headers < 3 {
+		if s.syn == nil {
+			s.syn = newSynthesizer(s.mode)
+		}
 		switch s.headers {
 		case 0:
 			f, err := checkIdentification(p.data)
@@ -58,18 +62,12 @@ func (s *pcmStage) feed(p packet) error {
 				return err
 			}
 		}
-		if err := safely("reading a header", func() error { return s.vd.ReadHeader(p.data) }); err != nil {
-			if errors.Is(err, ErrCorrupt) {
-				return err
-			}
-			return fmt.Errorf("%w: header %d: %v", ErrCorrupt, s.headers+1, err)
+		if err := s.syn.header(s.headers, p.data, s.format); err != nil {
+			return err
 		}
 		s.headers++
 		if s.headers == 3 {
-			if s.vd.SampleRate() != s.format.SampleRate || s.vd.Channels() != s.format.Channels {
-				return fmt.Errorf("%w: header format disagrees with decoder", ErrCorrupt)
-			}
-			s.scratch = make([]float32, s.vd.BufferSize())
+			s.scratch = make([]float32, s.syn.bufferSize())
 			s.holding = true
 		}
 		return nil
@@ -77,12 +75,7 @@ func (s *pcmStage) feed(p packet) error {
 	if len(p.data) == 0 {
 		return nil // empty packets carry no audio
 	}
-	var dec []float32
-	err := safely("decoding a packet", func() error {
-		var e error
-		dec, e = s.vd.DecodeInto(p.data, s.scratch)
-		return e
-	})
+	dec, err := s.syn.decode(p.data, s.scratch)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
 			return err
@@ -149,7 +142,9 @@ func (s *pcmStage) applySkip() {
 // reset prepares for packets starting at a page chosen by demuxer.seekPage,
 // dropping everything before frame target.
 func (s *pcmStage) reset(target int64) {
-	s.vd.Clear()
+	if s.syn != nil {
+		s.syn.clear()
+	}
 	s.out = nil
 	s.hold = s.hold[:0]
 	s.holding = true
@@ -185,7 +180,13 @@ type Decoder struct {
 // positioned at the first frame. If r implements io.Seeker, SeekFrame and
 // SeekTime work; the stream is never read ahead of need otherwise.
 func NewDecoder(r io.Reader) (*Decoder, error) {
-	d := &Decoder{dmx: newDemuxer(r)}
+	return newDecoder(r, DecodeFull)
+}
+
+// newDecoder is NewDecoder in either mode (DecodeBitrate: silence of the
+// decoded length, for tests and fuzzing of that path).
+func newDecoder(r io.Reader, mode DecodeMode) (*Decoder, error) {
+	d := &Decoder{dmx: newDemuxer(r), pcm: pcmStage{mode: mode}}
 	for d.pcm.headers < 3 {
 		p, err := d.dmx.nextPacket()
 		if err != nil {

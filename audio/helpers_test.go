@@ -98,6 +98,12 @@ type rig struct {
 
 func newRig(t *testing.T, f Format, capture bool) *rig {
 	t.Helper()
+	return newRigMode(t, f, capture, DecodeFull)
+}
+
+// newRigMode is newRig with a decode mode.
+func newRigMode(t *testing.T, f Format, capture bool, mode DecodeMode) *rig {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	r := &rig{t: t, ctx: ctx}
@@ -109,7 +115,7 @@ func newRig(t *testing.T, f Format, capture bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlayer(PlayerConfig{Buffer: 500 * time.Millisecond}, v, nil)
+	p, err := NewPlayer(PlayerConfig{Buffer: 500 * time.Millisecond, Decode: mode}, v, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

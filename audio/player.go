@@ -35,6 +35,10 @@ type PlayerConfig struct {
 	Volume int
 	// Clock is used for latency; default the system clock.
 	Clock Clock
+	// Decode is DecodeFull (the zero value: decode and play the music) or
+	// DecodeBitrate (benchmarks: read and demux the bytes as DecodeFull
+	// does, play silence of the same length instead of decoding).
+	Decode DecodeMode
 }
 
 func (c PlayerConfig) withDefaults() PlayerConfig {
@@ -70,6 +74,9 @@ func (c PlayerConfig) Validate() error {
 	}
 	if c.Volume < 0 || c.Volume > 100 {
 		return fmt.Errorf("%w: volume %d%% (0..100)", ErrConfig, c.Volume)
+	}
+	if c.Decode != DecodeFull && c.Decode != DecodeBitrate {
+		return fmt.Errorf("%w: decode mode %v", ErrConfig, c.Decode)
 	}
 	return nil
 }
@@ -534,7 +541,7 @@ func appendHistory(h []Track, t Track) []Track {
 }
 
 func (p *Player) newTrack(t Track) *trackState {
-	return &trackState{tr: t, latencyAt: -1}
+	return &trackState{tr: t, latencyAt: -1, pcm: pcmStage{mode: p.cfg.Decode}}
 }
 
 func (p *Player) setState(s State) {

@@ -56,7 +56,7 @@ type bits struct {
 
 func (r *bits) read(n uint) (uint32, error) {
 	if r.pos+uint64(n) > uint64(len(r.b))*8 {
-		return 0, fmt.Errorf("%w: setup header ends inside a codebook", ErrCorrupt)
+		return 0, fmt.Errorf("%w: setup header ends early", ErrCorrupt)
 	}
 	var v uint32
 	for i := uint(0); i < n; i++ {
@@ -70,7 +70,7 @@ func (r *bits) read(n uint) (uint32, error) {
 
 func (r *bits) skip(n uint64) error {
 	if r.pos+n > uint64(len(r.b))*8 {
-		return fmt.Errorf("%w: setup header ends inside a codebook", ErrCorrupt)
+		return fmt.Errorf("%w: setup header ends early", ErrCorrupt)
 	}
 	r.pos += n
 	return nil
@@ -103,10 +103,24 @@ func lookup1Values(entries, dim uint32) uint64 {
 // checkSetup walks the codebooks of the setup header (the part whose sizes
 // drive the decoder's allocations) and checks them.
 func checkSetup(p []byte) error {
+	_, err := walkCodebooks(p)
+	return err
+}
+
+// walkCodebooks checks the setup header's codebooks and returns a reader
+// positioned just after them (at the time domain transforms).
+func walkCodebooks(p []byte) (*bits, error) {
 	if len(p) < 8 || p[0] != 5 || string(p[1:7]) != "vorbis" {
-		return fmt.Errorf("%w: third packet is not a Vorbis setup header", ErrCorrupt)
+		return nil, fmt.Errorf("%w: third packet is not a Vorbis setup header", ErrCorrupt)
 	}
 	r := &bits{b: p[7:]}
+	if err := r.walkCodebooks(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *bits) walkCodebooks() error {
 	n, err := r.read(8)
 	if err != nil {
 		return err
@@ -218,4 +232,249 @@ func checkSetup(p []byte) error {
 		}
 	}
 	return nil
+}
+
+// get reads n bits of an audio packet the way the decoder does: bits past
+// the end of the packet read as zero.
+func (r *bits) get(n uint) uint32 {
+	v, err := r.read(n)
+	if err != nil {
+		r.pos = uint64(len(r.b)) * 8
+		return 0
+	}
+	return v
+}
+
+// field reads n bits of the setup header and checks that the value is at
+// most limit.
+func (r *bits) field(n uint, limit uint32, what string) (uint32, error) {
+	v, err := r.read(n)
+	if err != nil {
+		return 0, err
+	}
+	if v > limit {
+		return 0, fmt.Errorf("%w: setup header %s is %d (at most %d)", ErrCorrupt, what, v, limit)
+	}
+	return v, nil
+}
+
+// setupModes walks the whole setup header (codebooks, time domain
+// transforms, floors, residues, mappings) to its mode table and returns
+// each mode's block flag (1: long block). DecodeBitrate needs only these to
+// know how many frames each audio packet decodes to. channels comes from
+// the identification header. Every count is bounded by its bit width
+// (at most 64 floors, residues, mappings and modes), so walking a hostile
+// header costs at most its own length.
+func setupModes(p []byte, channels int) ([]uint8, error) {
+	r, err := walkCodebooks(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.walkAfterCodebooks(channels); err != nil {
+		return nil, err
+	}
+	n, err := r.read(6)
+	if err != nil {
+		return nil, err
+	}
+	flags := make([]uint8, n+1)
+	for i := range flags {
+		f, err := r.read(1)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.field(32, 0, "mode window and transform type"); err != nil {
+			return nil, err
+		}
+		if err := r.skip(8); err != nil { // mapping number
+			return nil, err
+		}
+		flags[i] = uint8(f)
+	}
+	if framing, err := r.read(1); err != nil || framing != 1 {
+		return nil, fmt.Errorf("%w: setup header framing bit", ErrCorrupt)
+	}
+	return flags, nil
+}
+
+// walkAfterCodebooks skips the time domain transforms, floors, residues and
+// mappings, following the Vorbis I specification, section 4.2.4.
+func (r *bits) walkAfterCodebooks(channels int) error {
+	n, err := r.read(6)
+	if err != nil {
+		return err
+	}
+	for range n + 1 {
+		if _, err := r.field(16, 0, "time domain transform type"); err != nil {
+			return err
+		}
+	}
+	if n, err = r.read(6); err != nil {
+		return err
+	}
+	for range n + 1 {
+		if err := r.walkFloor(); err != nil {
+			return err
+		}
+	}
+	if n, err = r.read(6); err != nil {
+		return err
+	}
+	for range n + 1 {
+		if err := r.walkResidue(); err != nil {
+			return err
+		}
+	}
+	if n, err = r.read(6); err != nil {
+		return err
+	}
+	for range n + 1 {
+		if err := r.walkMapping(channels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *bits) walkFloor() error {
+	typ, err := r.field(16, 1, "floor type")
+	if err != nil {
+		return err
+	}
+	if typ == 0 {
+		// order 8, rate 16, bark map size 16, amplitude bits 6, amplitude offset 8
+		if err := r.skip(54); err != nil {
+			return err
+		}
+		books, err := r.read(4)
+		if err != nil {
+			return err
+		}
+		return r.skip(8 * uint64(books+1))
+	}
+	parts, err := r.read(5)
+	if err != nil {
+		return err
+	}
+	var classOf [32]uint32
+	maxClass := uint32(0)
+	for i := range parts {
+		c, err := r.read(4)
+		if err != nil {
+			return err
+		}
+		classOf[i] = c
+		maxClass = max(maxClass, c)
+	}
+	var dims [16]uint32
+	for c := range maxClass + 1 {
+		d, err := r.read(3)
+		if err != nil {
+			return err
+		}
+		dims[c] = d + 1
+		sub, err := r.read(2)
+		if err != nil {
+			return err
+		}
+		if sub != 0 {
+			if err := r.skip(8); err != nil { // master book
+				return err
+			}
+		}
+		if err := r.skip(8 << sub); err != nil { // subclass books
+			return err
+		}
+	}
+	if err := r.skip(2); err != nil { // multiplier
+		return err
+	}
+	rangeBits, err := r.read(4)
+	if err != nil {
+		return err
+	}
+	for i := range parts {
+		if err := r.skip(uint64(dims[classOf[i]]) * uint64(rangeBits)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *bits) walkResidue() error {
+	if _, err := r.field(16, 2, "residue type"); err != nil {
+		return err
+	}
+	if err := r.skip(3 * 24); err != nil { // begin, end, partition size
+		return err
+	}
+	classes, err := r.read(6)
+	if err != nil {
+		return err
+	}
+	if err := r.skip(8); err != nil { // class book
+		return err
+	}
+	var cascade [64]uint32
+	for i := range classes + 1 {
+		low, err := r.read(3)
+		if err != nil {
+			return err
+		}
+		high := uint32(0)
+		if flag, err := r.read(1); err != nil {
+			return err
+		} else if flag == 1 {
+			if high, err = r.read(5); err != nil {
+				return err
+			}
+		}
+		cascade[i] = high<<3 | low
+	}
+	for i := range classes + 1 {
+		for b := range 8 {
+			if cascade[i]&(1<<b) != 0 {
+				if err := r.skip(8); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *bits) walkMapping(channels int) error {
+	if _, err := r.field(16, 0, "mapping type"); err != nil {
+		return err
+	}
+	submaps := uint32(1)
+	if flag, err := r.read(1); err != nil {
+		return err
+	} else if flag == 1 {
+		n, err := r.read(4)
+		if err != nil {
+			return err
+		}
+		submaps = n + 1
+	}
+	if flag, err := r.read(1); err != nil {
+		return err
+	} else if flag == 1 {
+		steps, err := r.read(8)
+		if err != nil {
+			return err
+		}
+		if err := r.skip(uint64(steps+1) * 2 * uint64(ilog(uint32(channels-1)))); err != nil {
+			return err
+		}
+	}
+	if _, err := r.field(2, 0, "mapping reserved bits"); err != nil {
+		return err
+	}
+	if submaps > 1 {
+		if err := r.skip(4 * uint64(channels)); err != nil { // channel multiplex
+			return err
+		}
+	}
+	return r.skip(24 * uint64(submaps)) // time, floor and residue per submap
 }
