@@ -180,3 +180,44 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFetchHead(t *testing.T) {
+	for _, size := range []int{1, track.ChunkSize, 3*track.ChunkSize + 5} {
+		tr := streamtest.NewTrack(t, size, 5000)
+		c := newClient(t, strip(streamtest.NewOrigin(tr)))
+		got, err := c.FetchHead(context.Background(), tr.ID, 2)
+		if err != nil {
+			t.Fatalf("size %d: %v", size, err)
+		}
+		if want := tr.Cipher[:min(size, 2*track.ChunkSize)]; !bytes.Equal(got, want) {
+			t.Fatalf("size %d: got %d bytes, want the first %d", size, len(got), len(want))
+		}
+		if err := tr.M.VerifyChunk(0, got[:tr.M.ChunkLen(0)]); err != nil {
+			t.Fatalf("size %d: chunk 0 of the head does not verify: %v", size, err)
+		}
+	}
+	tr := streamtest.NewTrack(t, 4*track.ChunkSize, 5000)
+	for name, h := range map[string]http.HandlerFunc{
+		"ignores Range": func(w http.ResponseWriter, r *http.Request) { w.Write(tr.Cipher) },
+		"too long": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", 3*track.ChunkSize-1, len(tr.Cipher)))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(tr.Cipher[:3*track.ChunkSize])
+		},
+		"short body": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", track.ChunkSize-1, len(tr.Cipher)))
+			w.Header().Set("Content-Length", fmt.Sprint(track.ChunkSize))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(tr.Cipher[:100])
+		},
+	} {
+		c := newClient(t, h)
+		if _, err := c.FetchHead(context.Background(), tr.ID, 2); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	c := newClient(t, strip(streamtest.NewOrigin(tr)))
+	if _, err := c.FetchHead(context.Background(), tr.ID, origin.MaxHeadChunks+1); !errors.Is(err, origin.ErrRange) {
+		t.Errorf("oversized head: %v", err)
+	}
+}

@@ -47,6 +47,7 @@ type envOpts struct {
 	cfg     stream.Config
 	noPeers bool
 	handler func(http.Handler) http.Handler // wraps the origin
+	catalog func(stream.Catalog) stream.Catalog
 }
 
 func newEnv(t *testing.T, o envOpts, tracks ...*streamtest.Track) *env {
@@ -68,7 +69,11 @@ func newEnv(t *testing.T, o envOpts, tracks ...*streamtest.Track) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := stream.Deps{Store: e.store, Catalog: e.cat, Origin: oc, Uploads: e.gate, Clock: e.clock}
+	var cat stream.Catalog = e.cat
+	if o.catalog != nil {
+		cat = o.catalog(cat)
+	}
+	d := stream.Deps{Store: e.store, Catalog: cat, Origin: oc, Uploads: e.gate, Clock: e.clock}
 	if !o.noPeers {
 		d.Peers = e.peers
 	}

@@ -154,9 +154,8 @@ func (s *Streamer) Open(ctx context.Context, id track.ID) (*Stream, error) {
 	}
 	s.jobs = append(kept, j)
 	s.mu.Unlock()
-	if s.d.Peers != nil && !j.complete() {
+	if s.d.Peers != nil && !j.complete() && !j.searched.Swap(true) {
 		s.d.Peers.Search(j.ctx, id)
-		j.searched.Store(true)
 	}
 	s.poke()
 	s.log.Debug("open", "track", id, "cached_chunks", j.countHave())
@@ -199,13 +198,32 @@ func (s *Streamer) Prefetch(ctx context.Context, id track.ID) error {
 
 // load builds a job: manifest and key from the store or the catalog (ctx
 // bounds that), pinned in the store, with the chunks the store already
-// holds; life bounds the job.
+// holds; life bounds the job. For a track this speaker has never seen and
+// is about to play, the key, the first chunks from the origin (HeadOrigin)
+// and the peer search start together with the manifest, so playback can
+// begin one round trip after the command instead of three or four.
 func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*job, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
+	var (
+		head     *headFetch
+		key      = s.fetchKey(ctx, id)
+		searched bool
+	)
+	defer key.stop()
 	m, err := s.d.Store.Manifest(id)
 	if err != nil || m == nil {
+		if urg == UrgencyStreaming {
+			head = s.startHead(ctx, id)
+			defer head.stop()
+			if s.d.Peers != nil {
+				// The node bounds the tracker query itself; the result
+				// outlives this call (candidates are remembered).
+				s.d.Peers.Search(context.WithoutCancel(ctx), id)
+				searched = true
+			}
+		}
 		raw, cerr := s.d.Catalog.Manifest(ctx, id)
 		if cerr != nil {
 			return nil, fmt.Errorf("getting manifest of %s (not cached: %v): %w: %w", id.Short(), err, ErrNoManifest, cerr)
@@ -217,14 +235,9 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 			s.log.Warn("storing manifest failed; streaming anyway", "track", id, "err", err)
 		}
 	}
-	key, err := s.d.Store.Key(id)
+	k, err := key.wait()
 	if err != nil {
-		if key, err = s.d.Catalog.Key(ctx, id); err != nil {
-			return nil, fmt.Errorf("getting key of %s (is this device entitled to it?): %w: %w", id.Short(), ErrNoKey, err)
-		}
-		if err := s.d.Store.PutKey(id, key); err != nil {
-			s.log.Warn("storing key failed; streaming anyway", "track", id, "err", err)
-		}
+		return nil, err
 	}
 	if err := s.d.Store.Touch(id); err != nil {
 		s.log.Debug("touch failed", "track", id, "err", err)
@@ -232,17 +245,21 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 	jctx, cancel := context.WithCancel(life)
 	n := m.NumChunks()
 	j := &job{
-		s: s, id: id, m: m, key: key, urg: urg, n: n, bps: m.BytesPerSecond(),
+		s: s, id: id, m: m, key: k, urg: urg, n: n, bps: m.BytesPerSecond(),
 		ctx: jctx, cancel: cancel, unpin: s.d.Store.Pin(id),
 		have: make([]bool, n), cached: make([]bool, n), mem: map[int][]byte{},
 		changed: make(chan struct{}), inflight: map[int]*request{}, excluded: map[int]string{}, exclUntil: map[int]time.Time{},
 	}
+	j.searched.Store(searched)
 	for i := range n {
 		if s.d.Store.HasChunk(id, i) {
 			j.have[i], j.cached[i] = true, true
 		}
 	}
 	j.seekLocked(0)
+	if head != nil {
+		s.deliverHead(j, head.wait(headWait))
+	}
 	return j, nil
 }
 
