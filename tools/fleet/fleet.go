@@ -48,6 +48,13 @@ type Options struct {
 	Speed float64
 	// Peers enables the peer overlay (default true via NoPeers=false).
 	NoPeers bool
+	// NoTracker and NoOverlaySearch turn off one of the two ways of
+	// finding peers ([peer] tracker / overlay_search = false).
+	NoTracker, NoOverlaySearch bool
+	// Decode, when set, is written as [audio] decode ("full" or "bitrate":
+	// consume the encoded bytes at the track's bitrate on the virtual
+	// clock instead of decoding; needs Speed > 1).
+	Decode string
 	// ExtraConfig is appended to every speaker's TOML config.
 	ExtraConfig string
 	// Net, when set, gives per-speaker network overrides (addresses of
@@ -351,6 +358,16 @@ func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string
 			return nil, fmt.Errorf("fleet: network of %s: %w", name, err)
 		}
 	}
+	audioExtra, peerExtra := "", ""
+	if o.Decode != "" {
+		audioExtra = fmt.Sprintf("decode = %q\n", o.Decode)
+	}
+	if o.NoTracker {
+		peerExtra += "tracker = false\n"
+	}
+	if o.NoOverlaySearch {
+		peerExtra += "overlay_search = false\n"
+	}
 	cfg := fmt.Sprintf(`# written by tools/fleet
 [device]
 name = %q
@@ -365,7 +382,7 @@ credentials = %q
 [audio]
 backend = %q
 speed = %g
-
+%s
 [control]
 listen = "127.0.0.1:%d"
 mdns = false
@@ -374,7 +391,7 @@ mdns = false
 listen = %q
 advertise = %q
 enabled = %v
-
+%s
 [cache]
 capacity = "256MB"
 
@@ -385,7 +402,7 @@ profile = "fake"
 memory_limit = "40MiB"
 %s
 `, name, filepath.Join(dir, "state"), filepath.Join(dir, "cache"), na.Session, na.Origin, credPath,
-		backend, speed, ctlPort, na.PeerListen, na.Advertise, !o.NoPeers, o.ExtraConfig)
+		backend, speed, audioExtra, ctlPort, na.PeerListen, na.Advertise, !o.NoPeers, peerExtra, o.ExtraConfig)
 	cfgPath := filepath.Join(dir, "starlingd.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -47,6 +47,13 @@ type Config struct {
 	ChurnDown    time.Duration
 	// NoP2P runs the origin-only baseline.
 	NoP2P bool
+	// NoTracker and NoSearch turn off the tracker or the overlay search
+	// (not both), to measure each way of finding peers alone.
+	NoTracker, NoSearch bool
+	// Audio is "decode" (default: every speaker decodes Vorbis) or
+	// "bitrate" (speakers consume the encoded bytes at the track's bitrate
+	// on the same virtual clock: hundreds fit on two cores).
+	Audio string
 	// Net is the emulated network; NoNetem disables it (bare loopback).
 	Net     NetConfig
 	NoNetem bool
@@ -67,12 +74,12 @@ type NetConfig struct {
 	// OriginRTT is the round trip to the service, both its origin and its
 	// session listener (default 40ms).
 	OriginRTT time.Duration
-	// PeerRTTMin and PeerRTTMax bound the round trip drawn, per speaker,
-	// for connections to that speaker's peer listener (default 10ms and
-	// 120ms).
+	// PeerRTTMin and PeerRTTMax bound the round trip drawn per link (pair
+	// of speakers, from a seeded hash) (default 10ms and 120ms).
 	PeerRTTMin, PeerRTTMax time.Duration
 	// UploadBitsPerSec caps each speaker's upload to peers, in simulated
-	// time (default 1 Mbit/s; negative means uncapped).
+	// time, with one bucket over all of its links in both directions of
+	// connection (default 1 Mbit/s; negative means uncapped).
 	UploadBitsPerSec float64
 }
 
@@ -126,6 +133,9 @@ func (c *Config) defaults() error {
 	if c.Net.UploadBitsPerSec == 0 {
 		c.Net.UploadBitsPerSec = 1e6
 	}
+	if c.Audio == "" {
+		c.Audio = "decode"
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -142,6 +152,12 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: zipf %g, follow %g, skip %g", ErrConfig, c.ZipfS, c.FollowProb, c.SkipProb)
 	case c.Net.OriginRTT < 0 || c.Net.PeerRTTMin < 0 || c.Net.PeerRTTMax < c.Net.PeerRTTMin:
 		return fmt.Errorf("%w: network delays %+v", ErrConfig, c.Net)
+	case c.Audio != "decode" && c.Audio != "bitrate":
+		return fmt.Errorf("%w: audio %q, want decode or bitrate", ErrConfig, c.Audio)
+	case c.NoTracker && c.NoSearch && !c.NoP2P:
+		return fmt.Errorf("%w: no tracker and no overlay search leaves no way to find peers (use NoP2P for origin only)", ErrConfig)
+	case c.Audio == "bitrate" && c.Speed <= 1:
+		return fmt.Errorf("%w: bitrate mode runs on the virtual clock: give a speed above 1", ErrConfig)
 	case c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < 16<<20):
 		return fmt.Errorf("%w: memory limit %d bytes, want 0 or at least 16 MiB", ErrConfig, c.MemoryLimit)
 	}

@@ -34,11 +34,16 @@ type speaker struct {
 	gen        int      // bumps when the process is stopped
 	peakAnon   int64    // KiB
 	peakHWM    int64    // KiB
-	plays      int
+	plays      []*play  // every track start seen on the event stream
 	skips      int
 	leaves     int
 	ctlErrors  int
-	unexpected int // exits the benchmark did not cause
+	unexpected int  // exits the benchmark did not cause
+	lost       bool // could not be restarted; out of the run from then on
+	// Event-stream bookkeeping: underrun events, malformed events,
+	// follow-ons that were not the queued track, sessions ended by the
+	// watchdog because their end was not seen on the stream.
+	underrunEvents, badEvents, unexpectedTracks, watchdogResets int
 }
 
 func (s *speaker) total() counters {
@@ -79,8 +84,9 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	}
 	log.Info("starting fleet", "speakers", cfg.Speakers, "tracks", cfg.Distinct*copies)
 	fl, err := fleet.Start(ctx, fleet.Options{Dir: filepath.Join(cfg.Dir, "fleet"), Bin: cfg.Bin, Speakers: cfg.Speakers,
-		Tracks: files, Copies: copies, Speed: cfg.Speed, NoPeers: cfg.NoP2P, ExtraConfig: cfg.ExtraConfig,
-		Net: netFn, OwnIPs: true, MemoryLimit: cfg.MemoryLimit, Log: log})
+		Tracks: files, Copies: copies, Speed: cfg.Speed, NoPeers: cfg.NoP2P,
+		NoTracker: cfg.NoTracker, NoOverlaySearch: cfg.NoSearch, Decode: map[string]string{"decode": "full", "bitrate": "bitrate"}[cfg.Audio], ExtraConfig: cfg.ExtraConfig,
+		Net: netFn, OwnIPs: true, AudibleSpeaker: -1, MemoryLimit: cfg.MemoryLimit, Log: log})
 	if err != nil {
 		return res, nil, err
 	}
@@ -95,6 +101,14 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 		index[id] = i
 	}
 	pop := Popularity(cfg.Seed, len(ids))
+	infos, err := readManifests(filepath.Join(cfg.Dir, "fleet", "catalog"), ids)
+	if err != nil {
+		return res, nil, err
+	}
+	durs := make([]time.Duration, len(infos))
+	for i, in := range infos {
+		durs[i] = cfg.wall(in.duration)
+	}
 
 	sp := make([]*speaker, len(fl.Speakers))
 	for i, s := range fl.Speakers {
@@ -129,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	wg.Add(1)
 	go func() { // sampler: metrics, memory, series, progress
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(scrapeEvery(len(sp)))
 		defer tick.Stop()
 		for {
 			for _, s := range sp {
@@ -146,13 +160,12 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 			}
 		}
 	}()
-	trackWall := cfg.wall(time.Duration(cfg.TrackSeconds) * time.Second)
 	for _, s := range sp {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			l := NewListener(&cfg, s.i, len(ids), pop)
-			a := agent{cfg: &cfg, fl: fl, s: s, l: l, ids: ids, index: index, trackWall: trackWall, log: log.With("speaker", s.fs.Name)}
+			a := agent{cfg: &cfg, fl: fl, s: s, l: l, ids: ids, index: index, durs: durs, log: log.With("speaker", s.fs.Name)}
 			a.run(runCtx)
 		}()
 	}
@@ -170,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 		scrape(final, s)
 	}
 	sample()
-	res = summarise(&cfg, sp, len(ids), time.Since(begin))
+	res = summarise(&cfg, sp, infos, time.Since(begin), time.Now())
 	res.OriginNetSecondHalf = secondHalfOriginShare(series)
 	if nw != nil {
 		res.Notes = append(res.Notes, nw.notes()...)
@@ -236,161 +249,14 @@ func scrape(ctx context.Context, s *speaker) {
 	}
 }
 
-// agent plays one speaker's listener against its daemon.
-type agent struct {
-	cfg       *Config
-	fl        *fleet.Fleet
-	s         *speaker
-	l         *Listener
-	ids       []track.ID
-	index     map[track.ID]int
-	trackWall time.Duration
-	log       interface {
-		Debug(string, ...any)
-		Warn(string, ...any)
+// scrapeEvery is the wall interval between scrapes of every speaker's
+// metrics and memory: 2 s, and 5 s above 50 speakers so that the bench
+// stays a small share of two cores.
+func scrapeEvery(speakers int) time.Duration {
+	if speakers > 50 {
+		return 5 * time.Second
 	}
-
-	cur     int // catalogue position playing, -1 none
-	act     Action
-	started time.Time
-}
-
-const pollEvery = 500 * time.Millisecond
-
-func (a *agent) run(ctx context.Context) {
-	a.cur = -1
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		if a.cur < 0 {
-			a.startSession(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-a.s.fs.Exited():
-			if ctx.Err() != nil {
-				return
-			}
-			// Not stopped by us: a crash or an OOM kill. Count, restart.
-			a.s.mu.Lock()
-			a.s.unexpected++
-			a.s.base, a.s.last = a.s.base.add(a.s.last), nil
-			a.s.gen++
-			a.s.mu.Unlock()
-			a.log.Warn("speaker exited unexpectedly; restarting", "log", a.s.fs.LogPath())
-			if err := a.fl.RestartSpeaker(ctx, a.s.i); err != nil {
-				a.log.Warn("restart failed", "err", err)
-				return
-			}
-			a.cur = -1
-			continue
-		case <-tick.C:
-		}
-		if a.l.Leaves(a.cfg.Speed * pollEvery.Seconds()) {
-			a.leave(ctx)
-			continue
-		}
-		a.step(ctx)
-	}
-}
-
-func (a *agent) ctlError(op string, err error) {
-	a.s.mu.Lock()
-	a.s.ctlErrors++
-	a.s.mu.Unlock()
-	a.log.Debug("control call failed", "op", op, "err", err)
-}
-
-func (a *agent) begin(act Action) {
-	a.cur, a.act, a.started = act.Track, act, time.Now()
-	a.s.mu.Lock()
-	a.s.plays++
-	a.s.mu.Unlock()
-}
-
-func (a *agent) startSession(ctx context.Context) {
-	act := a.l.Start()
-	if _, err := a.s.fs.Control.Play(ctx, control.PlayRequest{TrackID: a.ids[act.Track]}); err != nil {
-		if ctx.Err() == nil {
-			a.ctlError("play", err)
-		}
-		return
-	}
-	a.begin(act)
-	a.queueNext(ctx)
-}
-
-func (a *agent) queueNext(ctx context.Context) {
-	if !a.act.Follow {
-		return
-	}
-	if _, err := a.s.fs.Control.Queue(ctx, control.PlayRequest{TrackID: a.ids[a.act.Track+1]}); err != nil && ctx.Err() == nil {
-		a.ctlError("queue", err)
-	}
-}
-
-func (a *agent) step(ctx context.Context) {
-	st, err := a.s.fs.Control.Status(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			a.ctlError("status", err)
-		}
-		return
-	}
-	since := time.Since(a.started)
-	switch {
-	case st.Track != nil && st.Track.ID != a.ids[a.cur]:
-		t, ok := a.index[st.Track.ID]
-		if !ok {
-			a.cur = -1
-			return
-		}
-		a.begin(a.l.Then(t)) // the queued track started (gapless)
-		a.queueNext(ctx)
-		return
-	case st.State == control.StateStopped && since > time.Second:
-		a.cur = -1 // the session ended (no follow-on queued)
-		return
-	}
-	if a.act.SkipAt > 0 && since > time.Duration(a.act.SkipAt*float64(a.trackWall)) {
-		a.act.SkipAt = 0
-		a.s.mu.Lock()
-		a.s.skips++
-		a.s.mu.Unlock()
-		if err := a.s.fs.Control.Next(ctx); err != nil && ctx.Err() == nil {
-			a.ctlError("next", err)
-		}
-	}
-}
-
-// leave stops the speaker for ChurnDown (simulated) and brings it back
-// with its cache, as an owner unplugging it would.
-func (a *agent) leave(ctx context.Context) {
-	m, err := a.s.fs.Metrics(ctx)
-	a.s.mu.Lock()
-	if err == nil {
-		a.s.last = keep(m)
-	}
-	a.s.base, a.s.last = a.s.base.add(a.s.last), nil
-	a.s.gen++
-	a.s.leaves++
-	a.s.mu.Unlock()
-	if err := a.fl.StopSpeaker(a.s.i, 10*time.Second); err != nil {
-		a.log.Warn("stopping for churn", "err", err)
-	}
-	down := a.cfg.wall(time.Duration(a.l.Uniform(0.5, 1.5) * float64(a.cfg.ChurnDown)))
-	t := time.NewTimer(down)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return
-	case <-t.C:
-	}
-	if err := a.fl.RestartSpeaker(ctx, a.s.i); err != nil && ctx.Err() == nil {
-		a.log.Warn("rejoining after churn", "err", err)
-	}
-	a.cur = -1
+	return 2 * time.Second
 }
 
 // catalogueQuery matches every generated track (their artist is

@@ -207,7 +207,7 @@ func TestTinyRun(t *testing.T) {
 		t.Fatalf("building the daemons: %v\n%s", err, out)
 	}
 	res, series, err := Run(ctx, Config{Dir: t.TempDir(), Bin: bin, Speakers: 3, Tracks: 4, Distinct: 2,
-		TrackSeconds: 8, Duration: time.Minute, Speed: 8, ChurnPerHour: -1})
+		TrackSeconds: 8, Duration: time.Minute, Speed: 8, ChurnPerHour: -1, Audio: "bitrate"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +221,22 @@ func TestTinyRun(t *testing.T) {
 	if res.Bytes.Origin+res.Bytes.Peers == 0 {
 		t.Error("no network bytes")
 	}
-	if res.LatencyN == 0 || res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 {
-		t.Errorf("latency %+v from %d observations", res.Latency, res.LatencyN)
+	if res.LatencySamples == 0 || res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 {
+		t.Errorf("latency %+v from %d samples", res.Latency, res.LatencySamples)
+	}
+	if res.LatencySamples > res.Plays || res.Completed > res.Plays || res.StutterPlays > res.Plays {
+		t.Errorf("%d latency samples, %d completed, %d stuttered of %d plays", res.LatencySamples, res.Completed, res.StutterPlays, res.Plays)
+	}
+	if res.Distinct < 1 || res.Distinct > res.Tracks || res.OriginFloor <= 0 || res.OriginFloor > 100 {
+		t.Errorf("%d distinct tracks, origin floor %v%%", res.Distinct, res.OriginFloor)
+	}
+	if res.Mode.Audio != "bitrate" || !res.Mode.Tracker || !res.Mode.Search {
+		t.Errorf("mode %+v", res.Mode)
+	}
+	for _, n := range res.Notes {
+		if strings.Contains(n, "no speaker's") {
+			t.Errorf("peer connections from unknown addresses: %s", n)
+		}
 	}
 	if res.PeakAnon <= 0 || res.PeakRSS < res.PeakAnon {
 		t.Errorf("memory anon %v hwm %v", res.PeakAnon, res.PeakRSS)

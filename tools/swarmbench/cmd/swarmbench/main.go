@@ -39,6 +39,9 @@ type cli struct {
 	Churn        float64       `help:"Leaves per speaker per simulated hour (negative: none)." default:"1"`
 	ChurnDown    time.Duration `help:"Simulated time a speaker stays away." default:"2m"`
 	NoP2P        bool          `name:"no-p2p" help:"Origin only: the baseline."`
+	NoTracker    bool          `name:"no-tracker" help:"Find peers by the overlay search only ([peer] tracker = false)."`
+	NoSearch     bool          `name:"no-search" help:"Find peers by the tracker only ([peer] overlay_search = false)."`
+	Audio        string        `help:"decode: every speaker decodes Vorbis; bitrate: speakers consume the encoded bytes at the track's bitrate on the same clock (hundreds of speakers on 2 cores)." enum:"decode,bitrate" default:"decode"`
 	NoNetem      bool          `help:"No emulated network (bare loopback)."`
 	OriginRTT    time.Duration `help:"Round trip to the service (origin and session)." default:"40ms"`
 	PeerRTTMin   time.Duration `help:"Smallest round trip to a speaker's peer listener." default:"10ms"`
@@ -95,7 +98,7 @@ func run(ctx context.Context, c cli, log *slog.Logger) error {
 	cfg := swarmbench.Config{Dir: dir, Bin: c.Bin, Speakers: c.Speakers, Tracks: c.Tracks, Distinct: c.Distinct,
 		TrackSeconds: c.TrackSeconds, Duration: c.Duration, Speed: c.Speed, Seed: c.Seed, ZipfS: c.Zipf,
 		FollowProb: neg(c.Follow), SkipProb: neg(c.Skip), ChurnPerHour: neg(c.Churn), ChurnDown: c.ChurnDown,
-		NoP2P: c.NoP2P, NoNetem: c.NoNetem, MemoryLimit: limit, ExtraConfig: strings.ReplaceAll(c.StreamConfig, `\n`, "\n"),
+		NoP2P: c.NoP2P, NoTracker: c.NoTracker, NoSearch: c.NoSearch, Audio: c.Audio, NoNetem: c.NoNetem, MemoryLimit: limit, ExtraConfig: strings.ReplaceAll(c.StreamConfig, `\n`, "\n"),
 		Net: swarmbench.NetConfig{OriginRTT: c.OriginRTT, PeerRTTMin: c.PeerRTTMin, PeerRTTMax: c.PeerRTTMax,
 			UploadBitsPerSec: neg(c.UploadMbit) * 1e6},
 		Progress: os.Stderr, Log: log}
