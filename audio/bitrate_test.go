@@ -321,6 +321,8 @@ func FuzzBitrateDecoder(f *testing.F) {
 	}
 	f.Add([]byte("OggS"), uint16(3))
 	f.Fuzz(func(t *testing.T, data []byte, seek uint16) {
+		hang := time.AfterFunc(10*time.Second, func() { panic("bitrate decoder hung for 10 s on this input") })
+		defer hang.Stop()
 		d, err := newDecoder(bytes.NewReader(data), DecodeBitrate)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrUnsupported) {
