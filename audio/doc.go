@@ -27,6 +27,21 @@
 // reopening the device, so a format change never clicks. Pause, resume,
 // volume, seek and skip ramp the gain over 5 ms in the callback.
 //
+// Decode modes: PlayerConfig.Decode is DecodeFull (the zero value: the
+// music) or DecodeBitrate, for the fleet benchmark, where hundreds of
+// speakers share two cores. DecodeBitrate keeps every stage but one: the
+// fetcher reads and demuxes the same bytes (CRC-checked), the three Vorbis
+// headers are checked as before, and the granule rules (start offset, end
+// trim, seek), converter, ring, callback, underruns, events and latency are
+// the same code. Only the synthesizer differs: instead of running the
+// Vorbis decoder it reads each audio packet's mode number (and long-window
+// flag) and emits zeros in the number of frames the decoder would have
+// produced, using the block flags walked out of the setup header. So a
+// track lasts exactly as long, frame for frame, and its bytes are pulled
+// from the Source as the ring drains, at its bitrate, for about an eighth
+// of the CPU (BenchmarkDecodeMode). It outputs silence: never for
+// listening. The synthesizer interface (synth.go) is the seam.
+//
 // Accounting: latency is measured from the command (play, next, previous,
 // seek) to the callback handing the track's first frame to the device, with
 // a timestamp taken in the callback. A stutter is an underrun while audio
