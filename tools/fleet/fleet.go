@@ -297,24 +297,71 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		}
 	}
 
-	// Speakers.
+	// Speakers: provisioned one by one (the service's device registry),
+	// then started StartParallel at a time, each waited for until logged
+	// in, so that hundreds of daemons do not start and log in at once on a
+	// small machine.
 	for i := 0; i < o.Speakers; i++ {
-		s, err := f.startSpeaker(ctx, i, bin, stateDir)
+		s, err := f.prepareSpeaker(ctx, i, bin, stateDir)
 		if err != nil {
 			return f, err
 		}
 		f.Speakers = append(f.Speakers, s)
 	}
-	for _, s := range f.Speakers {
-		if err := waitReady(ctx, s); err != nil {
-			return f, fmt.Errorf("fleet: %s did not become ready: %w (log: %s)", s.Name, err, s.LogPath())
-		}
+	if err := f.startAll(ctx); err != nil {
+		return f, err
 	}
 	o.Log.Info("fleet ready", "speakers", len(f.Speakers), "session", f.SessionAddr, "origin", f.OriginURL)
 	return f, nil
 }
 
-func (f *Fleet) startSpeaker(ctx context.Context, i int, bin func(string) string, serverState string) (*Speaker, error) {
+// StartParallel is how many speakers start (and log in) at once.
+const StartParallel = 8
+
+// startAll launches every prepared speaker, StartParallel at a time, and
+// returns once all are logged in or the first fails.
+func (f *Fleet) startAll(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, StartParallel)
+	errs := make([]error, len(f.Speakers))
+	var wg sync.WaitGroup
+	for i, s := range f.Speakers {
+		select {
+		case sem <- struct{}{}:
+		case <-sctx.Done():
+		}
+		if sctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := f.launch(sctx, s); err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			if err := waitReady(sctx, s); err != nil {
+				errs[i] = fmt.Errorf("fleet: %s did not become ready: %w (log: %s)", s.Name, err, s.LogPath())
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Fleet) prepareSpeaker(ctx context.Context, i int, bin func(string) string, serverState string) (*Speaker, error) {
 	o := f.opts
 	name := fmt.Sprintf("speaker-%d", i+1)
 	dir := filepath.Join(o.Dir, name)
@@ -413,9 +460,6 @@ memory_limit = "40MiB"
 			return nil, err
 		}
 	}
-	if err := f.launch(ctx, s); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -505,7 +549,12 @@ func (f *Fleet) Close() error {
 	errs := make([]error, len(f.Speakers)+1)
 	for i, s := range f.Speakers {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.process().stop(10 * time.Second) }()
+		go func() {
+			defer wg.Done()
+			if p := s.process(); p != nil { // nil: never launched
+				errs[i] = p.stop(10 * time.Second)
+			}
+		}()
 	}
 	wg.Wait()
 	if f.server != nil {

@@ -49,14 +49,19 @@ type Result struct {
 	// CgroupLimitHits is the sum of memory.failcnt (allocations that hit
 	// the limit and had to reclaim); PeakCgroupMB the largest
 	// memory.max_usage_in_bytes (page cache included).
-	CgroupLimitHits int64    `json:"cgroup_limit_hits"`
-	PeakCgroupMB    float64  `json:"peak_cgroup_mb"`
-	Churn           int      `json:"churn_leaves"`
-	Crashes         int      `json:"unexpected_exits"`
-	ControlErrors   int      `json:"control_errors"`
-	Duration        float64  `json:"duration_s"`
-	SimMinutes      float64  `json:"simulated_minutes"`
-	Notes           []string `json:"notes,omitempty"`
+	CgroupLimitHits int64   `json:"cgroup_limit_hits"`
+	PeakCgroupMB    float64 `json:"peak_cgroup_mb"`
+	Churn           int     `json:"churn_leaves"`
+	Crashes         int     `json:"unexpected_exits"`
+	ControlErrors   int     `json:"control_errors"`
+	Duration        float64 `json:"duration_s"`
+	// BenchCPU is the CPU time of the bench process itself (emulated
+	// network, agents, scrapes), BenchCPUPct that as a percentage of one
+	// core over the measured part of the run.
+	BenchCPU    float64  `json:"bench_cpu_s"`
+	BenchCPUPct float64  `json:"bench_cpu_pct"`
+	SimMinutes  float64  `json:"simulated_minutes"`
+	Notes       []string `json:"notes,omitempty"`
 
 	perSpeaker []speakerRow
 }
@@ -277,6 +282,7 @@ func (r Result) WriteTable(w io.Writer) {
 	if r.Mode.MemoryMB > 0 {
 		fmt.Fprintf(tw, "memory cgroup %.0f MiB\t%d OOM kills, %d limit hits, peak usage %.1f MiB\n", r.Mode.MemoryMB, r.OOMKills, r.CgroupLimitHits, r.PeakCgroupMB)
 	}
+	fmt.Fprintf(tw, "bench process\t%.1f s CPU, %.0f%% of one core\n", r.BenchCPU, r.BenchCPUPct)
 	fmt.Fprintf(tw, "churn\t%d leaves, %d unexpected exits, %d control errors\n", r.Churn, r.Crashes, r.ControlErrors)
 	tw.Flush()
 	for _, n := range r.Notes {

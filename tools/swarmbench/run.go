@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -115,6 +116,7 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 		sp[i] = &speaker{i: i, fs: s}
 	}
 	wallDur := cfg.wall(cfg.Duration)
+	cpu0 := selfCPU()
 	begin := time.Now()
 	end := begin.Add(wallDur)
 	runCtx, stopRun := context.WithDeadline(ctx, end)
@@ -184,6 +186,8 @@ func Run(ctx context.Context, cfg Config) (Result, []Sample, error) {
 	}
 	sample()
 	res = summarise(&cfg, sp, infos, time.Since(begin), time.Now())
+	res.BenchCPU = math.Round((selfCPU()-cpu0).Seconds()*10) / 10
+	res.BenchCPUPct = pct(res.BenchCPU, time.Since(begin).Seconds())
 	res.OriginNetSecondHalf = secondHalfOriginShare(series)
 	if nw != nil {
 		res.Notes = append(res.Notes, nw.notes()...)
@@ -247,6 +251,16 @@ func scrape(ctx context.Context, s *speaker) {
 	if err == nil && gen == s.gen {
 		s.last = keep(m)
 	}
+}
+
+// selfCPU is the user+system CPU time this process (the bench: proxies,
+// agents, scrapes; not the daemons) has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // scrapeEvery is the wall interval between scrapes of every speaker's
