@@ -71,9 +71,16 @@ func (e *engine) render(out []float32) {
 	frames := len(out) / ch
 	i := 0
 	if req := e.flushReq.Load(); req != e.flushSeen {
-		// Fade out what would have played next, then drop the rest.
-		if e.curGain > 0 {
-			n := e.ring.Read(out[:min(frames, int(e.curGain/e.step)+1)*ch])
+		// Fade out what would have played next, then drop the rest. Only
+		// frames written before the flush fade: the track that replaces
+		// them may already follow in the ring, and its first frame must
+		// play at full level and be stamped for the latency.
+		var old uint64
+		if to, rd := e.flushTo.Load(), e.ring.ReadTotal(); to > rd {
+			old = to - rd
+		}
+		if fade := min(uint64(frames), uint64(e.curGain/e.step)+1, old); e.curGain > 0 && fade > 0 {
+			n := e.ring.Read(out[:int(fade)*ch])
 			for f := 0; f < n; f++ {
 				e.curGain = max(e.curGain-e.step, 0)
 				for c := 0; c < ch; c++ {

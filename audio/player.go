@@ -176,6 +176,9 @@ type trackState struct {
 	started   bool
 	nextPos   time.Duration
 	latencyAt int64 // command time (ns since engine base) to measure, -1 if none
+	// stampWaits counts service rounds that waited for the callback to
+	// stamp this track's first frame (bounded by maxStampWaits).
+	stampWaits int
 }
 
 type command struct {
@@ -864,6 +867,10 @@ func (p *Player) position(ts *trackState) time.Duration {
 	return ts.base + framesToDuration(int64(end-ts.segStart), p.dev.SampleRate)
 }
 
+// maxStampWaits bounds how many service rounds a Started event waits for
+// the device callback's timestamp of the first frame.
+const maxStampWaits = 8
+
 // service fills the ring, turns the device's progress into events and
 // answers waiters.
 func (p *Player) service() {
@@ -875,6 +882,13 @@ func (p *Player) service() {
 	for len(p.q) > 0 {
 		ts := p.q[0]
 		if ts.wrote && !ts.started && r > ts.segStart {
+			if p.lastLatSet >= 0 && p.eng.markAt.Load() < 0 && p.eng.markFrame.Load() >= 0 && ts.stampWaits < maxStampWaits {
+				// The callback has read the first frame but not yet
+				// stamped it (it advances the ring first): look again next
+				// round, or the play's latency would be lost.
+				ts.stampWaits++
+				break
+			}
 			ts.started = true
 			ev := Event{Kind: EventStarted, TrackID: ts.tr.ID, Position: ts.base}
 			if p.lastLatSet >= 0 {

@@ -208,3 +208,44 @@ func BenchmarkPlaybackLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/start")
 }
+
+// TestFlushSparesTheNextTrack: a Play after the queue ran dry flushes a ring
+// whose old audio is already played, and the new track's first frames may
+// be in the ring before the callback sees the flush. They must not be
+// faded out as old audio, and the first one must be stamped for the
+// latency (it was not: every such play reported no latency).
+func TestFlushSparesTheNextTrack(t *testing.T) {
+	ring, _ := NewRing(8192, 2)
+	e := newEngine(ring, stereo44, systemClock{})
+	e.playing.Store(true)
+	e.expect.Store(true)
+	out := make([]float32, 2*512)
+	old := make([]float32, 2*256)
+	for i := range old {
+		old[i] = 0.5
+	}
+	ring.Write(old)
+	e.render(out) // the old track plays out; the gain is at 1
+	if e.curGain != 1 {
+		t.Fatalf("gain %v after playing, want 1", e.curGain)
+	}
+	e.requestFlush() // Play: the ring holds nothing old
+	first := int64(ring.Written())
+	e.markFrame.Store(first)
+	e.markAt.Store(-1)
+	next := make([]float32, 2*1024)
+	for i := range next {
+		next[i] = 1
+	}
+	ring.Write(next)
+	e.render(out)
+	if e.markAt.Load() < 0 {
+		t.Error("the new track's first frame was played but not stamped")
+	}
+	if got := ring.ReadTotal(); got != uint64(first)+512 {
+		t.Errorf("read %d frames of the new track, want 512", got-uint64(first))
+	}
+	if last := out[len(out)-1]; last != 1 {
+		t.Errorf("the new track ends the period at level %v, want 1 (faded out as old audio?)", last)
+	}
+}

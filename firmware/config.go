@@ -16,6 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/dustin/go-humanize"
 
+	"github.com/starling-audio/starling/audio"
 	"github.com/starling-audio/starling/board"
 	"github.com/starling-audio/starling/firmware/update"
 )
@@ -232,10 +233,10 @@ func (c *Config) Validate() error {
 	} else if c.Audio.Speed != 1 && c.Audio.Backend != "virtual" {
 		bad("audio.speed", "only the virtual backend plays faster or slower than real time (backend is %q)", c.Audio.Backend)
 	}
-	switch {
-	case c.Audio.Decode != "full" && c.Audio.Decode != "bitrate":
+	switch mode, err := audio.ParseDecodeMode(c.Audio.Decode); {
+	case err != nil:
 		bad("audio.decode", "want full or bitrate, got %q", c.Audio.Decode)
-	case c.Audio.Decode == "bitrate" && c.Audio.Backend != "virtual":
+	case mode == audio.DecodeBitrate && c.Audio.Backend != "virtual":
 		bad("audio.decode", "bitrate renders silence: only for the virtual backend (backend is %q)", c.Audio.Backend)
 	}
 	if c.Peer.Enabled && !c.Peer.Tracker && !c.Peer.OverlaySearch {

@@ -201,7 +201,11 @@ func (d *Daemon) Run(parent context.Context) (err error) {
 		return err
 	}
 	d.onClose(b.Close)
-	pcfg := audio.PlayerConfig{Volume: 40}
+	mode, err := audio.ParseDecodeMode(cfg.Audio.Decode)
+	if err != nil {
+		return fmt.Errorf("audio.decode: %w", err)
+	}
+	pcfg := audio.PlayerConfig{Volume: 40, Decode: mode}
 	if v := b.Volume(); v != nil {
 		pcfg.HardwareVolume = dacVolume{v}
 		pcfg.Volume = v.Get()

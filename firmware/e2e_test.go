@@ -3,6 +3,7 @@ package firmware_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/starling-audio/starling/firmware/control"
+	"github.com/starling-audio/starling/p2p/track"
 	"github.com/starling-audio/starling/tools/demo"
 	"github.com/starling-audio/starling/tools/fleet"
 )
@@ -213,6 +215,26 @@ func TestEndToEnd(t *testing.T) {
 
 	evStop()
 	<-evDone
+	// Track events say whether the play came from the cache: chord was
+	// fetched the first time and played from the cache offline.
+	var chordPlays []bool
+	for _, e := range events {
+		var d struct {
+			ID        track.ID `json:"id"`
+			LatencyMs float64  `json:"latency_ms"`
+			Cached    bool     `json:"cached"`
+		}
+		if e.Type != control.EventTrack || json.Unmarshal(e.Data, &d) != nil || d.ID != chord.ID {
+			continue
+		}
+		if d.LatencyMs <= 0 {
+			t.Errorf("a commanded play of chord reported latency %v ms", d.LatencyMs)
+		}
+		chordPlays = append(chordPlays, d.Cached)
+	}
+	if len(chordPlays) != 2 || chordPlays[0] || !chordPlays[1] {
+		t.Errorf("chord's track events said cached = %v; want [false true]", chordPlays)
+	}
 	if err := f.Close(); err != nil {
 		t.Fatalf("a process did not stop cleanly: %v", err)
 	}

@@ -90,6 +90,14 @@ func (o *openStream) Close() error {
 	return nil
 }
 
+// cached reports whether the track was complete in the cache when its
+// stream opened (false before it opens).
+func (o *openStream) cached() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.s != nil && o.s.WasCached()
+}
+
 // buffered is the stream's audio downloaded ahead of the read position.
 func (o *openStream) buffered() time.Duration {
 	o.mu.Lock()
@@ -371,10 +379,14 @@ func (p *playback) translate(e audio.Event) (control.Event, bool) {
 			p.mu.Unlock()
 			t.ID = id
 		}
+		p.mu.Lock()
+		o := p.streams[e.TrackID]
+		p.mu.Unlock()
 		ev.Data = data(struct {
 			control.Track
 			LatencyMs float64 `json:"latency_ms"`
-		}{t, float64(e.Latency.Microseconds()) / 1000})
+			Cached    bool    `json:"cached"`
+		}{t, float64(e.Latency.Microseconds()) / 1000, o != nil && o.cached()})
 	case audio.EventEnded, audio.EventError:
 		ev.Type = control.EventState
 		msg := ""

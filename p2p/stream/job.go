@@ -23,9 +23,10 @@ type job struct {
 	unpin  func()
 	once   sync.Once
 
-	searched atomic.Bool
-	memMode  atomic.Bool  // the store refused a chunk: fetch-ahead limited to MemoryChunks
-	carryIn  atomic.Int64 // PeersCarryIn estimate, ns; -1 never
+	wasCached bool // every chunk was in the store at load
+	searched  atomic.Bool
+	memMode   atomic.Bool  // the store refused a chunk: fetch-ahead limited to MemoryChunks
+	carryIn   atomic.Int64 // PeersCarryIn estimate, ns; -1 never
 
 	mu      sync.Mutex // guards the fields below
 	have    []bool     // verified and in the store or mem

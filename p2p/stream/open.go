@@ -30,10 +30,11 @@ const (
 // keyFetch is the key of a track: from the store at once, or from the
 // catalog in the background while the manifest is fetched.
 type keyFetch struct {
-	key    track.Key
-	err    error
-	done   chan struct{} // nil: settled at creation
-	cancel context.CancelFunc
+	key     track.Key
+	fetched bool // from the catalog: to be stored after the manifest
+	err     error
+	done    chan struct{} // nil: settled at creation
+	cancel  context.CancelFunc
 }
 
 func (s *Streamer) fetchKey(ctx context.Context, id track.ID) *keyFetch {
@@ -49,10 +50,7 @@ func (s *Streamer) fetchKey(ctx context.Context, id track.ID) *keyFetch {
 			f.err = fmt.Errorf("getting key of %s (is this device entitled to it?): %w: %w", id.Short(), ErrNoKey, err)
 			return
 		}
-		f.key = k
-		if err := s.d.Store.PutKey(id, k); err != nil {
-			s.log.Warn("storing key failed; streaming anyway", "track", id, "err", err)
-		}
+		f.key, f.fetched = k, true
 	}()
 	return f
 }

@@ -41,6 +41,10 @@ func (st *Stream) ID() track.ID { return st.j.id }
 // Manifest returns the track's verified manifest.
 func (st *Stream) Manifest() *track.Manifest { return st.j.m }
 
+// WasCached reports whether the whole track was in the store when it was
+// opened (a cached play: no network at all).
+func (st *Stream) WasCached() bool { return st.j.wasCached }
+
 // Read reads decrypted bytes at the read position, blocking until the next
 // chunk is downloaded and verified, the stream is closed (ErrClosed) or its
 // context ends.

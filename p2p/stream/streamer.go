@@ -239,6 +239,11 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 	if err != nil {
 		return nil, err
 	}
+	if key.fetched { // the store takes a key only for a track it has the manifest of
+		if err := s.d.Store.PutKey(id, k); err != nil {
+			s.log.Warn("storing key failed; streaming anyway", "track", id, "err", err)
+		}
+	}
 	if err := s.d.Store.Touch(id); err != nil {
 		s.log.Debug("touch failed", "track", id, "err", err)
 	}
@@ -251,9 +256,12 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 		changed: make(chan struct{}), inflight: map[int]*request{}, excluded: map[int]string{}, exclUntil: map[int]time.Time{},
 	}
 	j.searched.Store(searched)
+	j.wasCached = true
 	for i := range n {
 		if s.d.Store.HasChunk(id, i) {
 			j.have[i], j.cached[i] = true, true
+		} else {
+			j.wasCached = false
 		}
 	}
 	j.seekLocked(0)

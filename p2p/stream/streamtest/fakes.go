@@ -73,6 +73,9 @@ func (s *Store) Manifest(id track.ID) (*track.Manifest, error) {
 func (s *Store) PutKey(id track.ID, k track.Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.manifests[id]; !ok { // as cache.Cache: the manifest first
+		return fmt.Errorf("streamtest: key of %s before its manifest", id.Short())
+	}
 	s.keys[id] = k
 	return nil
 }
