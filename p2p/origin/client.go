@@ -256,42 +256,48 @@ const MaxHeadChunks = 16
 
 // FetchHead reads the first count chunks of track id before its manifest is
 // known, so that a play can start a round trip sooner: asked in parallel
-// with the manifest and key. The bytes are NOT verified here (there is no
-// manifest yet): the caller must check each chunk with the manifest's
-// VerifyChunk before using any of it. It returns at most count ×
-// track.ChunkSize bytes, fewer for a shorter track.
-func (c *Client) FetchHead(ctx context.Context, id track.ID, count int) ([]byte, error) {
+// with the manifest and key. It calls fn with each chunk-sized piece as it
+// arrives (the last may be short: the track ends), in order. The bytes are
+// NOT verified here (there is no manifest yet): the caller must check each
+// piece with the manifest's VerifyChunk before using it. At most count ×
+// track.ChunkSize bytes are read, whatever the origin sends.
+func (c *Client) FetchHead(ctx context.Context, id track.ID, count int, fn func(i int, data []byte) error) error {
 	if count < 1 || count > MaxHeadChunks {
-		return nil, fmt.Errorf("%w: head of %d chunks (1..%d)", ErrRange, count, MaxHeadChunks)
+		return fmt.Errorf("%w: head of %d chunks (1..%d)", ErrRange, count, MaxHeadChunks)
 	}
 	want := int64(count) * track.ChunkSize
 	req, err := c.newRequest(ctx, http.MethodGet, c.base.JoinPath("tracks", id.String()))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Range", "bytes=0-"+strconv.FormatInt(want-1, 10))
 	resp, err := c.do(req)
 	if err != nil {
-		return nil, fmt.Errorf("requesting the head of %s from the origin: %w", id.Short(), err)
+		return fmt.Errorf("requesting the head of %s from the origin: %w", id.Short(), err)
 	}
 	defer drainClose(resp.Body)
 	if err := checkStatus(resp, http.StatusPartialContent); err != nil {
 		c.failures.Add(1)
-		return nil, fmt.Errorf("requesting the head of %s: %w", id.Short(), err)
+		return fmt.Errorf("requesting the head of %s: %w", id.Short(), err)
 	}
 	a, b, _, err := ParseContentRange(resp.Header.Get("Content-Range"))
 	if err != nil || a != 0 || b < 0 || b >= want || (resp.ContentLength >= 0 && resp.ContentLength != b+1) {
 		c.failures.Add(1)
-		return nil, fmt.Errorf("%w: head of %s: Content-Range %q, Content-Length %d for bytes 0-%d (%v)",
+		return fmt.Errorf("%w: head of %s: Content-Range %q, Content-Length %d for bytes 0-%d (%v)",
 			ErrBadContentRange, id.Short(), resp.Header.Get("Content-Range"), resp.ContentLength, want-1, err)
 	}
-	buf := make([]byte, b+1) // b < want: bounded by count, not by the network
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		c.failures.Add(1)
-		return nil, fmt.Errorf("reading the head of %s from the origin: %w", id.Short(), err)
+	for i, off := 0, int64(0); off <= b; i, off = i+1, off+track.ChunkSize {
+		buf := make([]byte, min(track.ChunkSize, b+1-off)) // b < want: bounded by count, not by the network
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			c.failures.Add(1)
+			return fmt.Errorf("reading the head of %s from the origin: %w", id.Short(), err)
+		}
+		c.bytes.Add(int64(len(buf)))
+		if err := fn(i, buf); err != nil {
+			return err
+		}
 	}
-	c.bytes.Add(int64(len(buf)))
-	return buf, nil
+	return nil
 }
 
 func (c *Client) checkRange(resp *http.Response, m *track.Manifest, from, to int64) error {

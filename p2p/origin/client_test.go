@@ -185,7 +185,14 @@ func TestFetchHead(t *testing.T) {
 	for _, size := range []int{1, track.ChunkSize, 3*track.ChunkSize + 5} {
 		tr := streamtest.NewTrack(t, size, 5000)
 		c := newClient(t, strip(streamtest.NewOrigin(tr)))
-		got, err := c.FetchHead(context.Background(), tr.ID, 2)
+		var got []byte
+		err := c.FetchHead(context.Background(), tr.ID, 2, func(i int, d []byte) error {
+			if off := i * track.ChunkSize; off != len(got) {
+				return fmt.Errorf("piece %d at byte %d, want %d", i, len(got), off)
+			}
+			got = append(got, d...)
+			return nil
+		})
 		if err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
@@ -212,12 +219,12 @@ func TestFetchHead(t *testing.T) {
 		},
 	} {
 		c := newClient(t, h)
-		if _, err := c.FetchHead(context.Background(), tr.ID, 2); err == nil {
+		if err := c.FetchHead(context.Background(), tr.ID, 2, func(int, []byte) error { return nil }); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
 	c := newClient(t, strip(streamtest.NewOrigin(tr)))
-	if _, err := c.FetchHead(context.Background(), tr.ID, origin.MaxHeadChunks+1); !errors.Is(err, origin.ErrRange) {
+	if err := c.FetchHead(context.Background(), tr.ID, origin.MaxHeadChunks+1, nil); !errors.Is(err, origin.ErrRange) {
 		t.Errorf("oversized head: %v", err)
 	}
 }

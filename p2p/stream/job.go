@@ -56,6 +56,9 @@ type request struct {
 	// a failure of a request launched before the last booked failure
 	// belongs to the same round and does not escalate the backoff.
 	originRound uint64
+	// head: the rest of the head fetch Open started (not counted in
+	// originBusy: it is not one of the scheduler's OriginRequests).
+	head bool
 }
 
 func (j *job) stop() {

@@ -316,7 +316,9 @@ func (s *Streamer) handle(r result) {
 	}
 	cancelled := j.ctx.Err() != nil || errors.Is(r.err, context.Canceled)
 	if rq.peer == nil {
-		s.originBusy--
+		if !rq.head {
+			s.originBusy--
+		}
 		if r.err == nil {
 			s.originFails = 0
 		}

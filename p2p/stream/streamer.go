@@ -216,7 +216,11 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 	if err != nil || m == nil {
 		if urg == UrgencyStreaming {
 			head = s.startHead(ctx, id)
-			defer head.stop()
+			defer func() { // on an error before the job takes it
+				if head != nil {
+					head.stop()
+				}
+			}()
 			if s.d.Peers != nil {
 				// The node bounds the tracker query itself; the result
 				// outlives this call (candidates are remembered).
@@ -266,7 +270,10 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 	}
 	j.seekLocked(0)
 	if head != nil {
-		s.deliverHead(j, head.wait(headWait))
+		if data := head.first(headWait); data != nil {
+			s.adoptHead(j, head, data)
+		}
+		head = nil // adopted or stopped
 	}
 	return j, nil
 }
