@@ -39,6 +39,10 @@ type fetcher struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	inRd  atomic.Bool // inside Source.Read (for stall diagnostics)
+	// drained: the source is read to its end (or failed); the packets are
+	// queued. The player primes the next track then, not before: opening
+	// it earlier would make its stream look due now to the streamer.
+	drained atomic.Bool
 	bytes atomic.Int64
 }
 
@@ -133,6 +137,7 @@ func (f *fetcher) run(ctx context.Context) {
 			gen := f.gen.Load()
 			err := dmx.seekPage(t)
 			ended = err != nil
+			f.drained.Store(ended)
 			if !send(fetchMsg{reset: true, target: t, gen: gen, err: err}) {
 				continue
 			}
@@ -155,6 +160,7 @@ func (f *fetcher) run(ctx context.Context) {
 		gen := f.gen.Load()
 		if err != nil {
 			ended = true
+			f.drained.Store(true)
 			if !errors.Is(err, io.EOF) && ctx.Err() != nil {
 				return // the source was closed under us
 			}
@@ -176,6 +182,7 @@ func (f *fetcher) run(ctx context.Context) {
 		send(fetchMsg{data: b, granule: p.granule, eos: p.eos, gen: gen})
 		if p.eos {
 			ended = true
+			f.drained.Store(true)
 			send(fetchMsg{err: io.EOF, gen: gen})
 		}
 	}

@@ -794,9 +794,10 @@ func (p *Player) fill() {
 		if ts.f == nil {
 			p.startFetcher(ts)
 		}
-		// Prime the next track: headers and first packets arrive in the
-		// background while this one plays.
-		if i := p.indexOf(ts); i+1 < len(p.q) && p.q[i+1].f == nil && !p.q[i+1].closed {
+		// Prime the next track once this one's source is read to its end
+		// (its last packets and the ring still play, about 3 s): headers
+		// and first packets arrive in the background for a gapless change.
+		if i := p.indexOf(ts); i+1 < len(p.q) && p.q[i+1].f == nil && !p.q[i+1].closed && ts.f.drained.Load() {
 			p.startFetcher(p.q[i+1])
 		}
 		if len(ts.pcm.out) > 0 {

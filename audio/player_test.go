@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -338,5 +339,54 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := (DeviceConfig{}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// readSpy is a Source that records whether it was ever read.
+type readSpy struct {
+	*memSource
+	read atomic.Bool
+}
+
+func (s *readSpy) Read(p []byte) (int, error) {
+	s.read.Store(true)
+	return s.memSource.Read(p)
+}
+
+// TestPlayerPrimesNextTrackAtTheEnd: the queued track's source is opened
+// (read) only once the playing track's source is read to its end, not as
+// soon as it starts: a stream opened early looks due now to the streamer,
+// which then fetches it at once instead of prefetching it near the end.
+func TestPlayerPrimesNextTrackAtTheEnd(t *testing.T) {
+	data, _ := fixtures.Read(fixtures.Chord44kStereo)
+	cur := newStall(data, len(data)/2)
+	next := &readSpy{memSource: newMem(t, fixtures.Pluck44kStereo)}
+	r := newRig(t, stereo44, false)
+	if err := r.p.Play(r.ctx, Track{ID: "chord", Source: cur}, Track{ID: "pluck", Source: next}); err != nil {
+		t.Fatal(err)
+	}
+	// Play until the fetcher has read the first half and waits for the
+	// rest (it reads ahead of the ring, so nothing has run dry yet).
+	for blocked := false; !blocked; {
+		select {
+		case <-cur.blocked:
+			blocked = true
+		case <-r.ctx.Done():
+			t.Fatal("the current track was never read to its first half")
+		default:
+			r.step()
+		}
+	}
+	before := r.stats().Underruns
+	if next.read.Load() {
+		t.Fatal("the next track's source was read while the current one was half read")
+	}
+	cur.release()
+	s := r.untilStopped(30 * time.Second)
+	if !next.read.Load() || r.count(EventStarted, "pluck") != 1 {
+		t.Fatalf("the next track did not play after the current one was read (events %v)", r.got)
+	}
+	if s.Underruns != before {
+		t.Errorf("%d underruns after the release: the next track was primed too late for a gapless change", s.Underruns-before)
 	}
 }

@@ -58,6 +58,12 @@ func newMetrics(src metricSources) *metrics {
 				ConstLabels: prometheus.Labels{"source": src.name},
 			}, func() float64 { return float64(src.get(s.Stats())) }))
 		}
+		for r := range stream.NumOriginReasons {
+			m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "starling_stream_origin_bytes_total", Help: "Verified bytes from the origin by why it was asked (head, start, low, urgent, no_peers, prefetch).",
+				ConstLabels: prometheus.Labels{"reason": r.String()},
+			}, func() float64 { return float64(s.Stats().OriginBy[r]) }))
+		}
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "starling_stream_rerequests_total", Help: "Chunk requests sent again after a slow, failed or bad source."},
 				func() float64 { return float64(s.Stats().ReRequests) }),

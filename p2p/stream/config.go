@@ -61,6 +61,10 @@ type Config struct {
 	// Defaults 30s and 10s.
 	PrefetchSearch time.Duration
 	PrefetchOrigin time.Duration
+	// SearchAgain: a track with no peer candidates is searched for again
+	// this often while it streams (someone may have completed it since).
+	// Default 10s.
+	SearchAgain time.Duration
 	// MemoryChunks bounds chunks held in memory when the store refuses
 	// them (full or failing). Default 64 (1 MiB).
 	MemoryChunks int
@@ -90,6 +94,7 @@ func DefaultConfig() Config {
 		OriginBatch:     4,
 		PrefetchSearch:  30 * time.Second,
 		PrefetchOrigin:  10 * time.Second,
+		SearchAgain:     10 * time.Second,
 		MemoryChunks:    64,
 		Tick:            100 * time.Millisecond,
 	}
@@ -113,6 +118,7 @@ func (c Config) withDefaults() Config {
 	set(&c.PeerBackoff, d.PeerBackoff)
 	set(&c.PrefetchSearch, d.PrefetchSearch)
 	set(&c.PrefetchOrigin, d.PrefetchOrigin)
+	set(&c.SearchAgain, d.SearchAgain)
 	set(&c.Tick, d.Tick)
 	if c.StallFactor == 0 {
 		c.StallFactor = d.StallFactor
@@ -140,7 +146,7 @@ func (c Config) Validate() error {
 	c = c.withDefaults()
 	switch {
 	case c.VeryLow < 0 || c.Low < 0 || c.WellFilled < 0 || c.Urgent < 0 || c.OriginAhead < 0 ||
-		c.DeadlineMargin < 0 || c.StallGrace < 0 || c.PeerBackoff < 0 || c.PrefetchOrigin < 0 || c.Tick < 0:
+		c.DeadlineMargin < 0 || c.StallGrace < 0 || c.PeerBackoff < 0 || c.PrefetchOrigin < 0 || c.Tick < 0 || c.SearchAgain < 0:
 		return fmt.Errorf("%w: durations must not be negative", ErrConfig)
 	case !(c.VeryLow <= c.Low && c.Low <= c.WellFilled):
 		return fmt.Errorf("%w: want VeryLow (%v) <= Low (%v) <= WellFilled (%v)", ErrConfig, c.VeryLow, c.Low, c.WellFilled)

@@ -42,6 +42,8 @@ type job struct {
 	exclUntil  map[int]time.Time
 	originMode bool
 	primed     bool
+	filled     bool      // the buffer reached WellFilled (or the end) once
+	lastSearch time.Time // of the peer search, once seen by the scheduler
 }
 
 // request is one outstanding chunk request.
@@ -81,6 +83,28 @@ func (j *job) seekLocked(pos int64) { j.pos = pos }
 func (j *job) signalLocked() {
 	close(j.changed)
 	j.changed = make(chan struct{})
+}
+
+// inherit takes over what the prefetch job o fetched for the same track:
+// those chunks are in the store, but were fetched for this play, so they
+// count as network bytes (already booked), not as cache.
+func (j *job) inherit(o *job) {
+	o.mu.Lock()
+	var fetched []int
+	for i := range o.have {
+		if o.have[i] && !o.cached[i] {
+			fetched = append(fetched, i)
+		}
+	}
+	o.mu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, i := range fetched {
+		if i < len(j.cached) {
+			j.cached[i] = false
+			j.wasCached = false
+		}
+	}
 }
 
 // deliver stores a verified chunk and wakes the reader.

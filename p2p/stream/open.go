@@ -135,7 +135,7 @@ func (s *Streamer) adoptHead(j *job, h *headFetch, data []byte) {
 		h.stop()
 		return
 	}
-	s.c.origin.Add(int64(len(data)))
+	s.addOrigin(OriginHead, len(data))
 	j.deliver(0, data)
 	rest := min(headChunks, j.n) - 1
 	s.mu.Lock()
@@ -171,7 +171,7 @@ func (s *Streamer) adoptHead(j *job, h *headFetch, data []byte) {
 				h.cancel()
 				continue
 			}
-			s.c.origin.Add(int64(len(p)))
+			s.addOrigin(OriginHead, len(p))
 			j.deliver(i, p)
 			r.got++
 			i++

@@ -45,6 +45,9 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 		if buffered >= s.cfg.VeryLow || complete {
 			j.primed = true
 		}
+		if buffered >= s.cfg.WellFilled || complete {
+			j.filled = true
+		}
 		if j.primed && !complete && buffered < s.cfg.VeryLow {
 			pause = true
 		}
@@ -59,10 +62,11 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 	}
 
 	var (
-		wants []Want
-		loads []PeerLoad
-		infos []*peerInfo
-		index = map[*peerInfo]int{}
+		wants   []Want
+		reasons []OriginReason // why the origin, should wants[i] go there
+		loads   []PeerLoad
+		infos   []*peerInfo
+		index   = map[*peerInfo]int{}
 	)
 	for ji, j := range jobs {
 		if j.ctx.Err() != nil {
@@ -104,6 +108,9 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 				cands = append(cands, k)
 			}
 		}
+		if len(cands) == 0 && s.d.Peers != nil && j.searched.Load() {
+			s.searchAgain(j, now)
+		}
 		s.checkStalls(j, now, originOK || len(cands) > 1)
 		if j.urg == UrgencyStreaming {
 			buffered, complete := j.level()
@@ -134,7 +141,10 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 			case j.urg != UrgencyStreaming:
 				origin = prefetchOrigin && len(cands) == 0 && j.dur(j.m.ChunkOffset(i)) <= s.cfg.OriginAhead
 			case len(cands) == 0:
-				origin = true
+				// No peer yet: the origin streams it, but no further ahead
+				// than OriginAhead, so that peers found by a later search
+				// (or whose connection is still being set up) carry the rest.
+				origin = dl <= s.cfg.OriginAhead
 			default:
 				origin = (j.originMode && dl <= s.cfg.OriginAhead) || dl < s.cfg.Urgent
 			}
@@ -156,6 +166,7 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 			}
 			wants = append(wants, Want{Job: ji, Chunk: i, Bytes: j.m.ChunkLen(i), Deadline: dl, Urgency: j.urg,
 				Origin: origin, Slack: slack, Peers: peers})
+			reasons = append(reasons, originReason(j, len(cands)))
 		}
 		j.mu.Unlock()
 	}
@@ -163,9 +174,10 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 	freeReqs := s.cfg.OriginRequests - s.originBusy
 	as := Select(wants, loads, freeReqs*s.cfg.OriginBatch)
 	type run struct {
-		j     *job
-		first int
-		n     int
+		j      *job
+		first  int
+		n      int
+		reason OriginReason // of its first chunk
 	}
 	var runs []*run
 	for _, a := range as {
@@ -184,7 +196,7 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 			}
 		}
 		if !joined {
-			runs = append(runs, &run{j: j, first: w.Chunk, n: 1})
+			runs = append(runs, &run{j: j, first: w.Chunk, n: 1, reason: reasons[a.Want]})
 		}
 	}
 	for _, r := range runs {
@@ -192,7 +204,7 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 			break
 		}
 		freeReqs--
-		s.startOrigin(ctx, workers, r.j, r.first, r.n, now)
+		s.startOrigin(ctx, workers, r.j, r.first, r.n, r.reason, now)
 	}
 	s.publishPeers()
 	if len(s.settlers) > 0 && s.originBusy == 0 && len(s.results) == 0 {
@@ -268,7 +280,36 @@ func (s *Streamer) startPeer(ctx context.Context, workers *sync.WaitGroup, j *jo
 	}()
 }
 
-func (s *Streamer) startOrigin(ctx context.Context, workers *sync.WaitGroup, j *job, first, n int, now time.Time) {
+// searchAgain repeats the peer search for a job that has no candidates
+// every SearchAgain: a speaker may have completed the track since, or
+// joined. Run goroutine only.
+func (s *Streamer) searchAgain(j *job, now time.Time) {
+	switch {
+	case j.lastSearch.IsZero():
+		j.lastSearch = now // the first search, by Open or the prefetch
+	case now.Sub(j.lastSearch) >= s.cfg.SearchAgain:
+		j.lastSearch = now
+		s.c.searchesAgain.Add(1)
+		s.d.Peers.Search(j.ctx, j.id)
+	}
+}
+
+// originReason says why chunk requests of j that go to the origin do.
+func originReason(j *job, candidates int) OriginReason {
+	switch {
+	case j.urg != UrgencyStreaming:
+		return OriginPrefetch
+	case candidates == 0:
+		return OriginNoPeers
+	case j.originMode && !j.filled:
+		return OriginStart
+	case j.originMode:
+		return OriginLow
+	}
+	return OriginUrgent
+}
+
+func (s *Streamer) startOrigin(ctx context.Context, workers *sync.WaitGroup, j *job, first, n int, reason OriginReason, now time.Time) {
 	rctx, cancel := context.WithCancel(j.ctx)
 	stopAfter := context.AfterFunc(ctx, cancel)
 	rq := &request{start: now, cancel: cancel, originRound: s.originRound}
@@ -289,7 +330,7 @@ func (s *Streamer) startOrigin(ctx context.Context, workers *sync.WaitGroup, j *
 			if err := j.m.VerifyChunk(i, data); err != nil {
 				return fmt.Errorf("origin chunk %d: %w", i, err)
 			}
-			s.c.origin.Add(int64(len(data)))
+			s.addOrigin(reason, len(data))
 			j.deliver(i, data)
 			r.got++
 			return nil

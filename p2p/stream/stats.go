@@ -11,6 +11,9 @@ type Stats struct {
 	BytesOrigin int64 // verified bytes received from the origin
 	BytesPeers  int64 // verified bytes received from peers
 	BytesCache  int64 // bytes read by streams from chunks cached before they opened
+	// OriginBy splits BytesOrigin by why the origin was asked (index:
+	// OriginReason): what to look at when the origin's share is high.
+	OriginBy [NumOriginReasons]int64
 
 	ReRequests    int64 // chunk requests asked again after a slow, failed or bad source
 	HashFailures  int64 // chunks that failed verification (any source, the store included)
@@ -18,6 +21,7 @@ type Stats struct {
 	Underruns     int64 // Reads that had to wait after a stream had started playing
 	StoreFailures int64 // store reads/writes that failed
 	PeerFailures  int64 // peer requests that failed (not counting bad data)
+	SearchesAgain int64 // peer searches repeated for a track with no candidates
 
 	UploadPaused bool
 	Peers        []PeerStats // every peer asked so far, sorted by ID
@@ -39,15 +43,61 @@ func (s *Streamer) Stats() Stats {
 		BytesOrigin:   s.c.origin.Load(),
 		BytesPeers:    s.c.peers.Load(),
 		BytesCache:    s.c.cache.Load(),
+		OriginBy:      s.originBy(),
 		ReRequests:    s.c.reRequests.Load(),
 		HashFailures:  s.c.hashFailures.Load(),
 		UploadPauses:  s.c.uploadPauses.Load(),
 		Underruns:     s.c.underruns.Load(),
 		StoreFailures: s.c.storeFailures.Load(),
 		PeerFailures:  s.c.peerFailure.Load(),
+		SearchesAgain: s.c.searchesAgain.Load(),
 		UploadPaused:  s.pausedState.Load(),
 		Peers:         s.peerSnapshot(),
 	}
+}
+
+// OriginReason says why a chunk was asked of the origin.
+type OriginReason uint8
+
+const (
+	OriginHead     OriginReason = iota // the head Open asks for with the manifest
+	OriginStart                        // origin mode before the stream first filled up
+	OriginLow                          // origin mode: the buffer fell below Low
+	OriginUrgent                       // due within Urgent and no peer could make it
+	OriginNoPeers                      // no peer has the track
+	OriginPrefetch                     // the next track, no peer had it in time
+	NumOriginReasons
+)
+
+func (r OriginReason) String() string {
+	switch r {
+	case OriginHead:
+		return "head"
+	case OriginStart:
+		return "start"
+	case OriginLow:
+		return "low"
+	case OriginUrgent:
+		return "urgent"
+	case OriginNoPeers:
+		return "no_peers"
+	case OriginPrefetch:
+		return "prefetch"
+	}
+	return "unknown"
+}
+
+func (s *Streamer) originBy() (out [NumOriginReasons]int64) {
+	for i := range out {
+		out[i] = s.c.originBy[i].Load()
+	}
+	return out
+}
+
+// addOrigin counts verified origin bytes.
+func (s *Streamer) addOrigin(r OriginReason, n int) {
+	s.c.origin.Add(int64(n))
+	s.c.originBy[r].Add(int64(n))
 }
 
 func (s *Streamer) peerSnapshot() []PeerStats {

@@ -30,6 +30,10 @@ func TestOriginOnly(t *testing.T) {
 	if s.BytesOrigin != tr.M.Size || s.BytesPeers != 0 || s.HashFailures != 0 {
 		t.Errorf("stats %+v", s)
 	}
+	head := 4 * track.ChunkSize
+	if s.OriginBy[stream.OriginHead] != int64(head) || s.OriginBy[stream.OriginNoPeers] != tr.M.Size-int64(head) {
+		t.Errorf("origin bytes by reason %v; want the head (%d) and the rest for lack of peers", s.OriginBy, head)
+	}
 	if _, err := st.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read at end: %v", err)
 	}
@@ -55,6 +59,13 @@ func TestPeerCarriesTrack(t *testing.T) {
 	originMax := int64(cfg.Low.Seconds()*bps) + int64(cfg.OriginRequests*cfg.OriginBatch*track.ChunkSize)
 	if s.BytesOrigin == 0 || s.BytesOrigin > originMax {
 		t.Errorf("origin sent %d bytes, want only the first chunks (at most %d)", s.BytesOrigin, originMax)
+	}
+	var sum int64
+	for _, b := range s.OriginBy {
+		sum += b
+	}
+	if sum != s.BytesOrigin || s.OriginBy[stream.OriginStart]+s.OriginBy[stream.OriginHead] == 0 || s.OriginBy[stream.OriginNoPeers] != 0 {
+		t.Errorf("origin bytes by reason %v (sum %d of %d); want the head and the start", s.OriginBy, sum, s.BytesOrigin)
 	}
 	if s.BytesPeers < tr.M.Size-originMax {
 		t.Errorf("peer sent %d of %d bytes, want all but the origin's first chunks", s.BytesPeers, tr.M.Size)
@@ -336,6 +347,11 @@ func TestPrefetchNextTrack(t *testing.T) {
 	if !bytes.Equal(buf, next.Plain[:len(buf)]) {
 		t.Fatal("prefetched bytes differ")
 	}
+	// They came over the network for this play (and were counted then):
+	// reading them is not a cache hit.
+	if s := e.s.Stats(); s.BytesCache != 0 || sn.WasCached() {
+		t.Errorf("prefetched chunks counted as cache: %d bytes (stream cached: %v)", s.BytesCache, sn.WasCached())
+	}
 	if e.origin.Requests.Load() < origReq {
 		t.Fatal("counter went backwards")
 	}
@@ -455,5 +471,42 @@ func TestOriginRecoversAfterOutage(t *testing.T) {
 	checkPlain(t, res.plain, tr.Plain)
 	if res.dry != 0 {
 		t.Errorf("%d dry steps after the origin recovered", res.dry)
+	}
+}
+
+// TestLatePeerCarriesTheRest: with no peer at first, the origin streams the
+// track but reads no further than OriginAhead, and the track is searched
+// for again; a speaker that turns up with the track then carries the rest.
+// (The origin used to stream such a track to its end at once: a peer whose
+// connection was still being set up, or that completed the track a moment
+// later, never got a chance.)
+func TestLatePeerCarriesTheRest(t *testing.T) {
+	tr := newTrack(t, 120)
+	e := newEnv(t, envOpts{}, tr)
+	cfg := stream.DefaultConfig()
+	late := streamtest.NewPeer("late", e.clock, 5*bps, tr)
+	st := e.open(tr.ID)
+	ahead := int64((cfg.OriginAhead.Seconds()+1)*bps) + int64(cfg.OriginRequests*cfg.OriginBatch*track.ChunkSize)
+	joined := false
+	res := e.play(st, step, func(at time.Duration) {
+		if got := e.s.Stats().BytesOrigin; !joined && got > int64(at.Seconds()*bps)+ahead {
+			t.Fatalf("at %v the origin had sent %d bytes: more than OriginAhead past playback", at, got)
+		}
+		if !joined && at >= 20*time.Second {
+			joined = true
+			e.addPeer(late, tr.ID)
+		}
+	})
+	checkPlain(t, res.plain, tr.Plain)
+	s := e.s.Stats()
+	t.Logf("origin %d B, peers %d B, searches %d (again %d), dry %d", s.BytesOrigin, s.BytesPeers, e.peers.Searched(tr.ID), s.SearchesAgain, res.dry)
+	if s.SearchesAgain == 0 || e.peers.Searched(tr.ID) < 2 {
+		t.Errorf("searched %d times (%d again); want the search repeated while no peer had the track", e.peers.Searched(tr.ID), s.SearchesAgain)
+	}
+	if s.BytesPeers < tr.M.Size/2 {
+		t.Errorf("the late peer sent %d of %d bytes; want most of what was left when it came", s.BytesPeers, tr.M.Size)
+	}
+	if res.dry != 0 {
+		t.Errorf("%d dry steps", res.dry)
 	}
 }

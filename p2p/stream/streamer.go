@@ -80,6 +80,8 @@ type Streamer struct {
 
 type counters struct {
 	origin, peers, cache       atomic.Int64
+	originBy                   [NumOriginReasons]atomic.Int64
+	searchesAgain              atomic.Int64
 	reRequests, hashFailures   atomic.Int64
 	uploadPauses, underruns    atomic.Int64
 	storeFailures, peerFailure atomic.Int64
@@ -143,10 +145,12 @@ func (s *Streamer) Open(ctx context.Context, id track.ID) (*Stream, error) {
 		j.stop()
 		return nil, ErrClosed
 	}
-	// A prefetch of this track is replaced: what it fetched is in the store.
+	// A prefetch of this track is replaced: what it fetched is in the store,
+	// and came over the network for this play (not from the cache).
 	kept := s.jobs[:0]
 	for _, o := range s.jobs {
 		if o.id == id && o.urg != UrgencyStreaming {
+			j.inherit(o)
 			o.stop()
 			continue
 		}

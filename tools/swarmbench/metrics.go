@@ -9,14 +9,16 @@ import (
 
 // Metric names read from the daemons (firmware/metrics.go).
 const (
-	mOrigin     = `starling_stream_bytes_total{source="origin"}`
-	mPeers      = `starling_stream_bytes_total{source="peers"}`
-	mCache      = `starling_stream_bytes_total{source="cache"}`
-	mStutters   = "starling_stutters_total"
-	mPlayed     = "starling_tracks_played_total"
-	mLatCount   = "starling_playback_latency_seconds_count"
-	mLatBucket  = "starling_playback_latency_seconds_bucket"
-	mLatencySum = "starling_playback_latency_seconds_sum"
+	mOrigin   = `starling_stream_bytes_total{source="origin"}`
+	mPeers    = `starling_stream_bytes_total{source="peers"}`
+	mCache    = `starling_stream_bytes_total{source="cache"}`
+	mStutters = "starling_stutters_total"
+	// mOriginReason{reason="..."}: origin bytes by why they were asked.
+	mOriginReason = "starling_stream_origin_bytes_total"
+	mPlayed       = "starling_tracks_played_total"
+	mLatCount     = "starling_playback_latency_seconds_count"
+	mLatBucket    = "starling_playback_latency_seconds_bucket"
+	mLatencySum   = "starling_playback_latency_seconds_sum"
 )
 
 // counters is a set of monotone counters scraped from one daemon process
@@ -40,7 +42,7 @@ func (a counters) add(b counters) counters {
 func keep(m map[string]float64) counters {
 	out := counters{}
 	for k, v := range m {
-		if strings.HasPrefix(k, "starling_stream_bytes_total{") || k == mStutters || k == mPlayed ||
+		if strings.HasPrefix(k, "starling_stream_bytes_total{") || strings.HasPrefix(k, mOriginReason+"{") || k == mStutters || k == mPlayed ||
 			strings.HasPrefix(k, "starling_playback_latency_seconds") {
 			out[k] = v
 		}
@@ -106,4 +108,19 @@ func quantile(bs []bucket, q float64) float64 {
 		prevLe, prevCount = b.le, b.count
 	}
 	return prevLe
+}
+
+// originByReason sums the origin bytes by reason label ("head", "start", ...).
+func (a counters) originByReason() map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range a {
+		rest, ok := strings.CutPrefix(k, mOriginReason+`{reason="`)
+		if !ok {
+			continue
+		}
+		if r, _, ok := strings.Cut(rest, `"`); ok {
+			out[r] += int64(v)
+		}
+	}
+	return out
 }

@@ -3,8 +3,11 @@ package swarmbench
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -40,6 +43,10 @@ type Result struct {
 	// most 1), ÷ network bytes. An estimate: it ignores prefetch before a
 	// play, a first copy lost to churn, and peers that had only part.
 	OriginFloor float64 `json:"origin_floor_network_pct"`
+	// OriginBy splits bytes.origin by why the daemons asked the origin
+	// (starling_stream_origin_bytes_total{reason}: head, start, low,
+	// urgent, no_peers, prefetch).
+	OriginBy map[string]int64 `json:"origin_bytes_by_reason"`
 	// OriginNetSecondHalf is the origin's share of network bytes over the
 	// second half of the run (warm caches).
 	OriginNetSecondHalf float64 `json:"origin_share_network_second_half_pct"`
@@ -230,6 +237,7 @@ func summarise(cfg *Config, sp []*speaker, infos []trackInfo, wall time.Duration
 	r.OriginNet = pct(float64(r.Bytes.Origin), net)
 	r.OriginAll = pct(float64(r.Bytes.Origin), net+float64(r.Bytes.Cache))
 	r.OriginFloor = pct(originFloor(plays, infos, cfg.Speed, runEnd), net)
+	r.OriginBy = all.originByReason()
 	if r.UnderrunsDmon != r.Underruns {
 		r.Notes = append(r.Notes, fmt.Sprintf("the daemons counted %d underruns, the event streams showed %d (a busy daemon drops events for a slow subscriber)", r.UnderrunsDmon, r.Underruns))
 	}
@@ -278,6 +286,13 @@ func (r Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(tw, "bytes origin/peers/cache\t%.1f / %.1f / %.1f MiB\n", float64(r.Bytes.Origin)/(1<<20), float64(r.Bytes.Peers)/(1<<20), float64(r.Bytes.Cache)/(1<<20))
 	fmt.Fprintf(tw, "origin share\t%.1f%% of network bytes (%.1f%% in the second half), %.1f%% of all\n", r.OriginNet, r.OriginNetSecondHalf, r.OriginAll)
 	fmt.Fprintf(tw, "origin floor (estimate)\t%.1f%% of network bytes: first plays of each track\n", r.OriginFloor)
+	if r.Bytes.Origin > 0 {
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.OriginBy)) {
+			parts = append(parts, fmt.Sprintf("%s %.1f%%", k, pct(float64(r.OriginBy[k]), float64(r.Bytes.Origin))))
+		}
+		fmt.Fprintf(tw, "origin bytes by reason\t%s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(tw, "peak speaker memory\t%.1f MiB RssAnon, %.1f MiB VmHWM\n", r.PeakAnon, r.PeakRSS)
 	if r.Mode.MemoryMB > 0 {
 		fmt.Fprintf(tw, "memory cgroup %.0f MiB\t%d OOM kills, %d limit hits, peak usage %.1f MiB\n", r.Mode.MemoryMB, r.OOMKills, r.CgroupLimitHits, r.PeakCgroupMB)
