@@ -31,19 +31,19 @@ type fetchMsg struct {
 // its context is cancelled; the player closes the Source at the same time to
 // unblock a Read in progress.
 type fetcher struct {
-	src   Source
-	pkts  chan fetchMsg
-	free  chan []byte
-	seek  chan time.Duration
-	gen   atomic.Uint64
-	stop  context.CancelFunc
-	done  chan struct{}
-	inRd  atomic.Bool // inside Source.Read (for stall diagnostics)
+	src  Source
+	pkts chan fetchMsg
+	free chan []byte
+	seek chan time.Duration
+	gen  atomic.Uint64
+	stop context.CancelFunc
+	done chan struct{}
+	inRd atomic.Bool // inside Source.Read (for stall diagnostics)
 	// drained: the source is read to its end (or failed); the packets are
 	// queued. The player primes the next track then, not before: opening
 	// it earlier would make its stream look due now to the streamer.
 	drained atomic.Bool
-	bytes atomic.Int64
+	bytes   atomic.Int64
 }
 
 // countingReader records progress of the source for Stats and diagnostics.
