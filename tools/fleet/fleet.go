@@ -259,14 +259,18 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 		}
 	}()
 
-	// Catalogue.
-	for c := 0; c < o.Copies; c++ {
-		args := []string{"-c", catDir}
-		if c > 0 {
-			args = append(args, "--duplicate")
+	// Catalogue: the files once, then every further copy in one run (the
+	// tool opens the catalogue once per run).
+	if _, err := run(ctx, bin("starling-ingest"), append([]string{"-c", catDir}, o.Tracks...)...); err != nil {
+		return f, fmt.Errorf("fleet: ingesting: %w", err)
+	}
+	if o.Copies > 1 {
+		args := []string{"-c", catDir, "--duplicate"}
+		for range o.Copies - 1 {
+			args = append(args, o.Tracks...)
 		}
-		if _, err := run(ctx, bin("starling-ingest"), append(args, o.Tracks...)...); err != nil {
-			return f, fmt.Errorf("fleet: ingesting: %w", err)
+		if _, err := run(ctx, bin("starling-ingest"), args...); err != nil {
+			return f, fmt.Errorf("fleet: ingesting copies: %w", err)
 		}
 	}
 	o.Log.Info("catalogue ready", "tracks", len(o.Tracks)*o.Copies)
