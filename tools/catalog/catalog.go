@@ -70,6 +70,12 @@ type Catalog struct {
 
 	pubMu sync.Mutex // serialises publishing (idempotency re-check + renames)
 
+	// probes remembers what probing an Ogg Vorbis source found, by the
+	// source's SHA-256, for duplicates of it ingested by this process: the
+	// probe decodes the whole file, the same bytes give the same answer.
+	probeMu sync.Mutex
+	probes  map[string]audioInfo
+
 	mu  sync.RWMutex
 	idx *index
 }

@@ -120,7 +120,7 @@ func (c *Catalog) ingest(ctx context.Context, path string, o IngestOptions) (Ent
 	if ost.Size() > track.MaxTrackSize {
 		return Entry{}, false, fmt.Errorf("%w: %d bytes of Ogg Vorbis (limit %d)", ErrTooLarge, ost.Size(), track.MaxTrackSize)
 	}
-	ai, err := probeOgg(ctx, ogg)
+	ai, err := c.probe(ctx, ogg, srcSum, native)
 	if err != nil {
 		return Entry{}, false, err
 	}
@@ -166,6 +166,34 @@ func (c *Catalog) ingest(ctx context.Context, path string, o IngestOptions) (Ent
 		return Entry{}, false, fmt.Errorf("building entry: %w", err)
 	}
 	return c.publish(ctx, e, raw, key, blob, o.Duplicate)
+}
+
+// maxProbes bounds Catalog.probes.
+const maxProbes = 256
+
+// probe probes ogg, or returns what an earlier probe of the same native
+// source (srcSum) found in this process: --duplicate ingests the same file
+// many times, and each probe decodes all of it.
+func (c *Catalog) probe(ctx context.Context, ogg io.ReadSeeker, srcSum string, native bool) (audioInfo, error) {
+	if native {
+		c.probeMu.Lock()
+		ai, ok := c.probes[srcSum]
+		c.probeMu.Unlock()
+		if ok {
+			return ai, nil
+		}
+	}
+	ai, err := probeOgg(ctx, ogg)
+	if err != nil || !native {
+		return ai, err
+	}
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	if c.probes == nil || len(c.probes) >= maxProbes {
+		c.probes = map[string]audioInfo{}
+	}
+	c.probes[srcSum] = ai
+	return ai, nil
 }
 
 func (c *Catalog) bySource(sum string) (Entry, bool) {

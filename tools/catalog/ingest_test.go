@@ -117,6 +117,18 @@ func TestIngestIdempotent(t *testing.T) {
 	if c2.Len() != 2 {
 		t.Fatalf("%d tracks, want 2", c2.Len())
 	}
+	// A further duplicate in the same process reuses the probe (it decodes
+	// the whole file) and finds the same audio.
+	c2.probeMu.Lock()
+	c2.probes[e1.SourceSHA256] = audioInfo{SampleRate: e1.SampleRate, Channels: e1.Channels, Frames: 5 * int64(e1.SampleRate)}
+	c2.probeMu.Unlock()
+	e5, added, err := c2.Ingest(ctx, src, IngestOptions{Duplicate: true})
+	if err != nil || !added || e5.DurationMs != 5000 {
+		t.Fatalf("duplicate in the same process: added=%v err=%v duration %d ms; want the remembered probe (5000 ms)", added, err, e5.DurationMs)
+	}
+	if e4.DurationMs != e1.DurationMs || e4.SampleRate != e1.SampleRate {
+		t.Errorf("the duplicate's audio (%d ms, %d Hz) differs from the original's (%d ms, %d Hz)", e4.DurationMs, e4.SampleRate, e1.DurationMs, e1.SampleRate)
+	}
 }
 
 func TestIngestConcurrentSameSource(t *testing.T) {
