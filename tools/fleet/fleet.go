@@ -88,6 +88,7 @@ type Fleet struct {
 	cgroup string // parent memory cgroup directory, "" when unused
 	mu     sync.Mutex
 	closed bool
+	given  map[string]bool // host:port handed out by freePort
 }
 
 // Speaker is one running starlingd.
@@ -192,28 +193,47 @@ func SpeakerIndex(a netip.Addr) (int, bool) {
 	return int(b[2]-1)*254 + int(b[3]-1), true
 }
 
-// freePort returns a port that was free a moment ago. It prefers ports
-// below the kernel's ephemeral range (32768 and up on Linux), so that a
-// port reserved for a daemon is not taken, before the daemon binds it, by
-// an outgoing connection or a ":0" listener (the benchmark's proxies).
-func freePort() (int, error) { return freePortOn("127.0.0.1") }
-
-// freePortOn is freePort on the given loopback host.
-func freePortOn(host string) (int, error) {
-	for range 50 {
-		port := 20000 + mrand.IntN(12000)
-		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-		if err == nil {
-			l.Close()
+// freePort returns a port that was free a moment ago on host and that this
+// fleet has not handed out before (random picks for 200 speakers collided:
+// two daemons were given the same control port). It prefers ports below the
+// kernel's ephemeral range (32768 and up on Linux), so that a port reserved
+// for a daemon is not taken, before the daemon binds it, by an outgoing
+// connection or a ":0" listener (the benchmark's proxies).
+func (f *Fleet) freePort(host string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.given == nil {
+		f.given = map[string]bool{}
+	}
+	try := func(port int) (int, bool) {
+		hp := net.JoinHostPort(host, strconv.Itoa(port))
+		if f.given[hp] {
+			return 0, false
+		}
+		l, err := net.Listen("tcp", hp)
+		if err != nil {
+			return 0, false
+		}
+		port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		hp = net.JoinHostPort(host, strconv.Itoa(port))
+		if f.given[hp] {
+			return 0, false
+		}
+		f.given[hp] = true
+		return port, true
+	}
+	for range 200 {
+		if port, ok := try(20000 + mrand.IntN(12000)); ok {
 			return port, nil
 		}
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	for range 50 {
+		if port, ok := try(0); ok {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("fleet: no free port on %s", host)
 }
 
 func run(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -278,7 +298,7 @@ func Start(ctx context.Context, o Options) (f *Fleet, err error) {
 	// Service.
 	var ports [3]int
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = f.freePort("127.0.0.1"); err != nil {
 			return f, err
 		}
 	}
@@ -380,7 +400,7 @@ func (f *Fleet) prepareSpeaker(ctx context.Context, i int, bin func(string) stri
 	if err := os.WriteFile(credPath, creds, 0o600); err != nil {
 		return nil, err
 	}
-	ctlPort, err := freePort()
+	ctlPort, err := f.freePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +408,7 @@ func (f *Fleet) prepareSpeaker(ctx context.Context, i int, bin func(string) stri
 	if o.OwnIPs {
 		peerHost = SpeakerIP(i).String()
 	}
-	peerPort, err := freePortOn(peerHost)
+	peerPort, err := f.freePort(peerHost)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: a peer port on %s for %s: %w", peerHost, name, err)
 	}
