@@ -127,13 +127,6 @@ func pct(a, b float64) float64 {
 	return math.Round(10000*a/b) / 100
 }
 
-func ms(sec float64) float64 {
-	if math.IsNaN(sec) {
-		return 0
-	}
-	return math.Round(sec*10000) / 10
-}
-
 // percentile is the nearest-rank q-quantile of sorted values; 0 if none.
 func percentile(sorted []float64, q float64) float64 {
 	if len(sorted) == 0 {
