@@ -85,22 +85,28 @@ func (j *job) signalLocked() {
 	j.changed = make(chan struct{})
 }
 
-// inherit takes over what the prefetch job o fetched for the same track:
-// those chunks are in the store, but were fetched for this play, so they
-// count as network bytes (already booked), not as cache.
-func (j *job) inherit(o *job) {
-	o.mu.Lock()
-	var fetched []int
-	for i := range o.have {
-		if o.have[i] && !o.cached[i] {
-			fetched = append(fetched, i)
-		}
-	}
-	o.mu.Unlock()
+// fetched lists the chunks this job brought over the network (not those
+// the store had when it started).
+func (j *job) fetched() []int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, i := range fetched {
-		if i < len(j.cached) {
+	var out []int
+	for i := range j.have {
+		if j.have[i] && !j.cached[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// markFetched says that chunks a prefetch of this track fetched are in the
+// store for this play: they were counted as network bytes then, so reading
+// them is not a cache hit.
+func (j *job) markFetched(chunks []int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, i := range chunks {
+		if i < len(j.cached) && j.cached[i] {
 			j.cached[i] = false
 			j.wasCached = false
 		}

@@ -77,6 +77,10 @@ func (s *Streamer) pass(ctx context.Context, workers *sync.WaitGroup) {
 		prefetchOrigin := false
 		if j.urg != UrgencyStreaming {
 			if j.complete() {
+				fetched := j.fetched()
+				s.mu.Lock()
+				s.keepPrefetchedLocked(j.id, fetched)
+				s.mu.Unlock()
 				j.stop()
 				s.remove(j)
 				continue

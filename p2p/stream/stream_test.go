@@ -510,3 +510,31 @@ func TestLatePeerCarriesTheRest(t *testing.T) {
 		t.Errorf("%d dry steps", res.dry)
 	}
 }
+
+// TestCompletedPrefetchIsNotACacheHit: a prefetch that fetched the whole
+// next track ends before the track is opened; playing it then reads chunks
+// that came over the network for this play, not from the cache.
+func TestCompletedPrefetchIsNotACacheHit(t *testing.T) {
+	cur, next := newTrack(t, 40), newTrack(t, 6)
+	e := newEnv(t, envOpts{}, cur, next)
+	e.addPeer(streamtest.NewPeer("p", e.clock, 4*bps, cur, next), cur.ID, next.ID)
+	st := e.open(cur.ID)
+	if err := e.s.Prefetch(context.Background(), next.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.play(st, step, nil)
+	e.settle()
+	for i := range next.M.NumChunks() {
+		if !e.store.HasChunk(next.ID, i) {
+			t.Fatalf("the prefetch did not fetch chunk %d of the next track", i)
+		}
+	}
+	before := e.s.Stats().BytesCache
+	sn := e.open(next.ID)
+	if _, err := io.ReadAll(sn); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.s.Stats().BytesCache - before; got != 0 || sn.WasCached() {
+		t.Errorf("playing the prefetched track counted %d bytes as cache (stream cached: %v)", got, sn.WasCached())
+	}
+}

@@ -68,7 +68,11 @@ type Streamer struct {
 	peerStats []PeerStats
 
 	// owned by the Run goroutine
-	peers       map[string]*peerInfo
+	peers map[string]*peerInfo
+	// prefetched: chunks ended prefetch jobs fetched, by track, for the
+	// Open that plays them (they are not cache hits). Guarded by mu;
+	// bounded by maxPrefetched.
+	prefetched  map[track.ID][]int
 	originBusy  int // range requests in flight
 	originRest  time.Time
 	originFails int
@@ -112,16 +116,17 @@ func New(cfg Config, d Deps) (*Streamer, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Streamer{
-		cfg:      cfg,
-		d:        d,
-		clock:    d.Clock,
-		log:      cfg.Logger.With("component", "stream"),
-		wake:     make(chan struct{}, 1),
-		results:  make(chan result, 64),
-		done:     make(chan struct{}),
-		loopDone: make(chan struct{}),
-		settle:   make(chan chan struct{}),
-		peers:    map[string]*peerInfo{},
+		cfg:        cfg,
+		d:          d,
+		clock:      d.Clock,
+		log:        cfg.Logger.With("component", "stream"),
+		wake:       make(chan struct{}, 1),
+		results:    make(chan result, 64),
+		done:       make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		settle:     make(chan chan struct{}),
+		peers:      map[string]*peerInfo{},
+		prefetched: map[track.ID][]int{},
 	}
 	if s.clock == nil {
 		s.clock = realClock{}
@@ -150,12 +155,14 @@ func (s *Streamer) Open(ctx context.Context, id track.ID) (*Stream, error) {
 	kept := s.jobs[:0]
 	for _, o := range s.jobs {
 		if o.id == id && o.urg != UrgencyStreaming {
-			j.inherit(o)
+			j.markFetched(o.fetched())
 			o.stop()
 			continue
 		}
 		kept = append(kept, o)
 	}
+	j.markFetched(s.prefetched[id]) // by a prefetch that completed and ended
+	delete(s.prefetched, id)
 	s.jobs = append(kept, j)
 	s.mu.Unlock()
 	if s.d.Peers != nil && !j.complete() && !j.searched.Swap(true) {
@@ -190,6 +197,7 @@ func (s *Streamer) Prefetch(ctx context.Context, id track.ID) error {
 				j.stop() // already playing: nothing to prefetch
 				return nil
 			}
+			s.keepPrefetchedLocked(o.id, o.fetched())
 			o.stop()
 			continue
 		}
@@ -280,6 +288,24 @@ func (s *Streamer) load(ctx, life context.Context, id track.ID, urg Urgency) (*j
 		head = nil // adopted or stopped
 	}
 	return j, nil
+}
+
+// maxPrefetched bounds Streamer.prefetched.
+const maxPrefetched = 16
+
+// keepPrefetchedLocked remembers what an ending prefetch of id fetched.
+// s.mu held.
+func (s *Streamer) keepPrefetchedLocked(id track.ID, chunks []int) {
+	if len(chunks) == 0 {
+		return
+	}
+	if len(s.prefetched) >= maxPrefetched {
+		for k := range s.prefetched { // forget an arbitrary one
+			delete(s.prefetched, k)
+			break
+		}
+	}
+	s.prefetched[id] = append(s.prefetched[id], chunks...)
 }
 
 func (s *Streamer) isClosed() bool {
