@@ -3,8 +3,6 @@
 package audio
 
 import (
-	"bytes"
-	"context"
 	"syscall"
 	"testing"
 	"time"
@@ -35,31 +33,10 @@ func BenchmarkDecodeMode(b *testing.B) {
 	for _, m := range []DecodeMode{DecodeFull, DecodeBitrate} {
 		b.Run(m.String(), func(b *testing.B) {
 			var frames uint64
-			ctx := context.Background()
 			b.ReportAllocs()
 			cpu0 := cpuTime(b)
 			for b.Loop() {
-				v, _ := NewVirtualOutput(VirtualConfig{})
-				p, err := NewPlayer(PlayerConfig{Decode: m}, v, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Start(ctx); err != nil {
-					b.Fatal(err)
-				}
-				_ = p.Play(ctx, Track{ID: "c", Source: &memSource{Reader: bytes.NewReader(data)}})
-				for i := 0; ; i++ {
-					_ = p.WaitBuffered(ctx, 30*time.Millisecond)
-					v.Render()
-					if i%64 == 0 {
-						if s, _ := p.Stats(ctx); s.State == StateStopped {
-							frames += s.FramesPlayed
-							break
-						}
-					}
-				}
-				p.Close()
-				v.Close()
+				frames += playThrough(b, PlayerConfig{Decode: m}, data)
 			}
 			cpu := cpuTime(b) - cpu0
 			audio := float64(frames) / 44100

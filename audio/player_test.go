@@ -140,32 +140,36 @@ func TestPlayerPauseResume(t *testing.T) {
 }
 
 func TestPlayerSeek(t *testing.T) {
-	r := newRig(t, stereo44, false)
-	if err := r.p.Play(r.ctx, Track{ID: "chord", Source: newMem(t, fixtures.Chord44kStereo)}); err != nil {
-		t.Fatal(err)
-	}
-	r.playFor(time.Second)
-	if err := r.p.Seek(r.ctx, 9*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	before := r.stats().FramesPlayed
-	r.step()
-	r.step()
-	s := r.stats()
-	if s.Position < 9*time.Second || s.Position > 9*time.Second+100*time.Millisecond {
-		t.Fatalf("position %v after seeking to 9s", s.Position)
-	}
-	s = r.untilStopped(10 * time.Second)
-	total := uint64(refFrames(t, fixtures.Chord44kStereo))
-	afterSeek := s.FramesPlayed - before
-	// After the seek: the rest of the track from 9 s, plus at most the
-	// 5 ms fade of the flushed audio.
-	want := total - 9*44100
-	if afterSeek < want || afterSeek > want+221+1024 {
-		t.Fatalf("played %d frames after seeking to 9 s, want %d (+fade)", afterSeek, want)
-	}
-	if s.Starts != 2 {
-		t.Fatalf("latency measured %d times, want 2 (play and seek)", s.Starts)
+	for _, mode := range []DecodeMode{DecodeFull, DecodeBitrate} {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := newRigMode(t, stereo44, false, mode)
+			if err := r.p.Play(r.ctx, Track{ID: "chord", Source: newMem(t, fixtures.Chord44kStereo)}); err != nil {
+				t.Fatal(err)
+			}
+			r.playFor(time.Second)
+			if err := r.p.Seek(r.ctx, 9*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			before := r.stats().FramesPlayed
+			r.step()
+			r.step()
+			s := r.stats()
+			if s.Position < 9*time.Second || s.Position > 9*time.Second+100*time.Millisecond {
+				t.Fatalf("position %v after seeking to 9s", s.Position)
+			}
+			s = r.untilStopped(10 * time.Second)
+			total := uint64(refFrames(t, fixtures.Chord44kStereo))
+			afterSeek := s.FramesPlayed - before
+			// After the seek: the rest of the track from 9 s, plus at most the
+			// 5 ms fade of the flushed audio.
+			want := total - 9*44100
+			if afterSeek < want || afterSeek > want+221+1024 {
+				t.Fatalf("played %d frames after seeking to 9 s, want %d (+fade)", afterSeek, want)
+			}
+			if s.Starts != 2 || r.count(EventEnded, "chord") != 1 {
+				t.Fatalf("latency measured %d times, want 2 (play and seek); events %v", s.Starts, r.got)
+			}
+		})
 	}
 }
 

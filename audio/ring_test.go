@@ -158,31 +158,41 @@ func BenchmarkRender(b *testing.B) {
 // VirtualOutput as fast as the player fills and reports allocations per
 // second of audio (decoder, fetcher, actor and callback together).
 func BenchmarkSteadyPlayback(b *testing.B) {
+	data, _ := fixtures.Read(fixtures.Chord44kStereo)
 	var frames uint64
 	b.ReportAllocs()
 	for b.Loop() {
-		v, _ := NewVirtualOutput(VirtualConfig{})
-		p, _ := NewPlayer(PlayerConfig{}, v, nil)
-		ctx := context.Background()
-		if err := p.Start(ctx); err != nil {
-			b.Fatal(err)
-		}
-		data, _ := fixtures.Read(fixtures.Chord44kStereo)
-		_ = p.Play(ctx, Track{ID: "c", Source: &memSource{Reader: bytes.NewReader(data)}})
-		for i := 0; ; i++ {
-			_ = p.WaitBuffered(ctx, 30*time.Millisecond)
-			v.Render()
-			if i%64 == 0 {
-				if s, _ := p.Stats(ctx); s.State == StateStopped {
-					frames += s.FramesPlayed
-					break
-				}
-			}
-		}
-		p.Close()
-		v.Close()
+		frames += playThrough(b, PlayerConfig{}, data)
 	}
 	b.ReportMetric(float64(frames)/44100/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// playThrough plays data to its end through a new player on a
+// VirtualOutput, rendering as fast as the player fills, and returns the
+// frames played.
+func playThrough(b *testing.B, cfg PlayerConfig, data []byte) uint64 {
+	b.Helper()
+	ctx := context.Background()
+	v, _ := NewVirtualOutput(VirtualConfig{})
+	defer v.Close()
+	p, err := NewPlayer(cfg, v, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	_ = p.Play(ctx, Track{ID: "c", Source: &memSource{Reader: bytes.NewReader(data)}})
+	for i := 0; ; i++ {
+		_ = p.WaitBuffered(ctx, 30*time.Millisecond)
+		v.Render()
+		if i%64 == 0 {
+			if s, _ := p.Stats(ctx); s.State == StateStopped {
+				return s.FramesPlayed
+			}
+		}
+	}
 }
 
 // BenchmarkPlaybackLatency measures Play to the first frame handed to the
