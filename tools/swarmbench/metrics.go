@@ -1,9 +1,6 @@
 package swarmbench
 
 import (
-	"math"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -17,8 +14,6 @@ const (
 	mOriginReason = "starling_stream_origin_bytes_total"
 	mPlayed       = "starling_tracks_played_total"
 	mLatCount     = "starling_playback_latency_seconds_count"
-	mLatBucket    = "starling_playback_latency_seconds_bucket"
-	mLatencySum   = "starling_playback_latency_seconds_sum"
 )
 
 // counters is a set of monotone counters scraped from one daemon process
@@ -43,71 +38,11 @@ func keep(m map[string]float64) counters {
 	out := counters{}
 	for k, v := range m {
 		if strings.HasPrefix(k, "starling_stream_bytes_total{") || strings.HasPrefix(k, mOriginReason+"{") || k == mStutters || k == mPlayed ||
-			strings.HasPrefix(k, "starling_playback_latency_seconds") {
+			k == mLatCount {
 			out[k] = v
 		}
 	}
 	return out
-}
-
-type bucket struct {
-	le    float64 // upper bound, seconds
-	count float64 // cumulative
-}
-
-// buckets extracts the latency histogram's cumulative buckets, sorted.
-func (a counters) buckets() []bucket {
-	var bs []bucket
-	for k, v := range a {
-		if !strings.HasPrefix(k, mLatBucket+"{") {
-			continue
-		}
-		i := strings.Index(k, `le="`)
-		if i < 0 {
-			continue
-		}
-		rest := k[i+4:]
-		j := strings.IndexByte(rest, '"')
-		if j < 0 {
-			continue
-		}
-		le, err := strconv.ParseFloat(rest[:j], 64) // "+Inf" parses as +Inf
-		if err != nil {
-			continue
-		}
-		bs = append(bs, bucket{le: le, count: v})
-	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
-	return bs
-}
-
-// quantile estimates the q-quantile (0..1) in seconds from cumulative
-// buckets by linear interpolation inside the bucket, as Prometheus's
-// histogram_quantile does; NaN without observations. A quantile in the
-// +Inf bucket returns the largest finite bound.
-func quantile(bs []bucket, q float64) float64 {
-	if len(bs) == 0 {
-		return math.NaN()
-	}
-	total := bs[len(bs)-1].count
-	if total <= 0 {
-		return math.NaN()
-	}
-	rank := q * total
-	prevLe, prevCount := 0.0, 0.0
-	for _, b := range bs {
-		if b.count >= rank {
-			if math.IsInf(b.le, 1) {
-				return prevLe
-			}
-			if b.count == prevCount {
-				return b.le
-			}
-			return prevLe + (b.le-prevLe)*(rank-prevCount)/(b.count-prevCount)
-		}
-		prevLe, prevCount = b.le, b.count
-	}
-	return prevLe
 }
 
 // originByReason sums the origin bytes by reason label ("head", "start", ...).

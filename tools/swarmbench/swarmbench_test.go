@@ -106,29 +106,6 @@ func TestListenerRates(t *testing.T) {
 	}
 }
 
-func TestQuantileInterpolates(t *testing.T) {
-	c := counters{
-		mLatBucket + `{le="0.05"}`: 10,
-		mLatBucket + `{le="0.1"}`:  30,
-		mLatBucket + `{le="0.2"}`:  40,
-		mLatBucket + `{le="+Inf"}`: 40,
-	}
-	bs := c.buckets()
-	if len(bs) != 4 || !math.IsInf(bs[3].le, 1) {
-		t.Fatalf("buckets %+v", bs)
-	}
-	// The 20th of 40 observations is halfway through the (50ms, 100ms] bucket.
-	if got := quantile(bs, 0.5); math.Abs(got-0.075) > 1e-9 {
-		t.Errorf("p50 = %v, want 0.075", got)
-	}
-	if got := quantile(bs, 1); got != 0.2 {
-		t.Errorf("p100 = %v, want 0.2", got)
-	}
-	if got := quantile(nil, 0.5); !math.IsNaN(got) {
-		t.Errorf("empty histogram gave %v", got)
-	}
-}
-
 func TestCountersAddAcrossRestarts(t *testing.T) {
 	a := keep(map[string]float64{mOrigin: 100, "starling_buffer_seconds": 3, mStutters: 1})
 	if _, ok := a["starling_buffer_seconds"]; ok {
